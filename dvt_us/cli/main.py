@@ -1,0 +1,42 @@
+"""Entry point of ``dvt-us``: parse arguments, dispatch, and turn expected errors into clear messages."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from dvt_us import __version__
+from dvt_us.cli import inspect_command
+
+_COMMANDS = {"inspect": inspect_command}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="dvt-us",
+        description="Duplex-ultrasound DVT analysis for clinical-trial core labs.",
+    )
+    parser.add_argument("--version", action="version", version=f"dvt-us {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in _COMMANDS.items():
+        module.register(commands.add_parser(name, help=module.HELP, description=module.HELP))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dvt-us``; returns the process exit status (0 ok, 1 problems found, 2 usage error)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(_COMMANDS[args.command].run(args))
+    except FileNotFoundError as exc:
+        print(f"dvt-us {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dvt-us {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Frame-by-frame pixel decoding of every ultrasound encoding, streaming (one frame in memory).
+
+Decoding goes through pydicom's pixel backends (pylibjpeg, pyjpegls, GDCM, Pillow). Output frames
+are 8-bit in one of three colour spaces: grayscale, RGB, or full-range YCbCr (kept as decoded, so
+that B-mode luminance is the Y plane without a colour conversion). Palette colour is mapped through
+its (possibly segmented) LUT, MONOCHROME1 is inverted, and more than 8 stored bits are scaled.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from pydicom import uid as uids
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_color_lut, iter_pixels
+
+from dvt_us.ingest.clip import PixelFormat
+from dvt_us.ingest.problems import IngestError, ProblemCode
+from dvt_us.ingest.sources import Source, open_source
+
+# Pillow decodes 8-bit JPEG baseline 3-4x faster than the other plugins and keeps YCbCr as is.
+_PREFERRED_PLUGIN = {uids.JPEGBaseline8Bit: "pillow"}
+_COLOUR_TAGS = (
+    "RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor",
+    "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData",
+    "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
+    "SegmentedRedPaletteColorLookupTableData", "SegmentedGreenPaletteColorLookupTableData",
+    "SegmentedBluePaletteColorLookupTableData", "PaletteColorLookupTableUID",
+)
+
+
+class ColourSpace(enum.Enum):
+    """Colour space of a decoded frame."""
+
+    GRAY = "gray"
+    RGB = "rgb"
+    YBR = "ybr"
+    """Full-range YCbCr (ITU-R BT.601 as in JPEG/JFIF)."""
+
+
+@dataclass(frozen=True)
+class RawFrame:
+    """One decoded frame in the source pixel grid: uint8 ``[rows, cols]`` or ``[rows, cols, 3]``."""
+
+    index: int
+    pixels: NDArray[np.uint8]
+    colour_space: ColourSpace
+
+
+def _to_uint8(frame: NDArray, bits_stored: int, signed: bool) -> NDArray[np.uint8]:
+    if frame.dtype == np.uint8:
+        return frame
+    values = frame.astype(np.int32)
+    if signed:
+        values += 1 << (bits_stored - 1)
+    shift = max(bits_stored - 8, 0)
+    return np.clip(values >> shift, 0, 255).astype(np.uint8)
+
+
+def _palette_lut(ds: Dataset, bits_stored: int) -> NDArray[np.uint8]:
+    """The palette as an 8-bit RGB table indexed by stored value: ``[2**bits_stored, 3]``."""
+    values = np.arange(1 << bits_stored, dtype=np.uint16 if bits_stored > 8 else np.uint8)
+    lut = np.asarray(apply_color_lut(values, ds))
+    if lut.dtype != np.uint8:
+        top = int(lut.max())
+        lut = (lut >> 8) if top > 255 else lut
+    return lut.astype(np.uint8)
+
+
+def _convert(frame: NDArray, decoded_as: str, pixels: PixelFormat, lut: NDArray[np.uint8] | None,
+             index: int) -> RawFrame:
+    if lut is not None:
+        return RawFrame(index, lut[frame], ColourSpace.RGB)
+    if frame.ndim == 3:
+        # JPEG 2000 decoders undo the RCT/ICT component transform themselves: YBR_RCT/ICT arrive as RGB.
+        ycbcr = decoded_as.startswith(("YBR_FULL", "YBR_PARTIAL"))
+        space = ColourSpace.YBR if ycbcr else ColourSpace.RGB
+        return RawFrame(index, _to_uint8(frame, pixels.bits_stored, False), space)
+    gray = _to_uint8(frame, pixels.bits_stored, pixels.pixel_representation == 1)
+    return RawFrame(index, 255 - gray if decoded_as == "MONOCHROME1" else gray, ColourSpace.GRAY)
+
+
+def iter_raw_frames(source: Source, pixels: PixelFormat, indices: list[int] | None = None) -> Iterator[RawFrame]:
+    """Decode the frames of one instance one at a time (all, or the 0-based ``indices``).
+
+    Raises
+    ------
+    IngestError
+        ``DECODE_FAILED`` naming the frame, when a backend cannot decode it.
+    """
+    plugin = _PREFERRED_PLUGIN.get(uids.UID(pixels.transfer_syntax_uid), "")
+    photometric = pixels.photometric_interpretation
+    palette = photometric == "PALETTE COLOR"
+    wanted = list(range(pixels.frames)) if indices is None else indices
+    frame_no = wanted[0] if wanted else 0
+    try:
+        with open_source(source) as fh:
+            ds_out = Dataset()
+            lut: NDArray[np.uint8] | None = None
+            stream = iter_pixels(
+                fh, ds_out=ds_out, indices=wanted, as_rgb=False, decoding_plugin=plugin,
+                specific_tags=[tag_for_keyword(k) for k in _COLOUR_TAGS] if palette else None,
+            )
+            try:
+                for frame_no, frame in zip(wanted, stream, strict=True):
+                    if palette and lut is None:
+                        lut = _palette_lut(ds_out, pixels.bits_stored)
+                    decoded_as = str(ds_out.get("PhotometricInterpretation", photometric))
+                    yield _convert(frame, decoded_as, pixels, lut, frame_no)
+            finally:
+                stream.close()  # before the file closes, also when the consumer stops early
+    except IngestError:
+        raise
+    except Exception as exc:  # any backend failure becomes a typed error naming the frame
+        raise IngestError(
+            source.label, ProblemCode.DECODE_FAILED,
+            f"frame {frame_no + 1} ({pixels.encoding}, {photometric}): {type(exc).__name__}: {exc}",
+        ) from exc
+
+
+def luma_chroma(frame: RawFrame) -> tuple[NDArray[np.uint8], NDArray[np.int16] | None]:
+    """Split a frame into luminance (uint8) and chroma ``[..., (Cb, Cr)]`` centred on 0 (None if gray)."""
+    px = frame.pixels
+    if frame.colour_space is ColourSpace.GRAY:
+        return px, None
+    if frame.colour_space is ColourSpace.YBR:
+        return px[..., 0], px[..., 1:].astype(np.int16) - 128
+    rgb = px.astype(np.float32)
+    y = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    cb = -0.168736 * rgb[..., 0] - 0.331264 * rgb[..., 1] + 0.5 * rgb[..., 2]
+    cr = 0.5 * rgb[..., 0] - 0.418688 * rgb[..., 1] - 0.081312 * rgb[..., 2]
+    chroma = np.stack([cb, cr], axis=-1)
+    return np.clip(np.rint(y), 0, 255).astype(np.uint8), np.rint(chroma).astype(np.int16)
+
+
+COLOUR_CHROMA_THRESHOLD = 24
+"""Chroma magnitude (in 8-bit YCbCr units) above which a pixel counts as colour Doppler."""
+
+
+def colour_mask(chroma: NDArray[np.int16]) -> NDArray[np.bool_]:
+    """Pixels saturated enough to be colour-flow overlay rather than gray B-mode."""
+    cb, cr = chroma[..., 0].astype(np.int32), chroma[..., 1].astype(np.int32)
+    return np.asarray(cb * cb + cr * cr > COLOUR_CHROMA_THRESHOLD**2)

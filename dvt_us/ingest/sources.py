@@ -1,0 +1,98 @@
+"""Where instances come from: files, folders (recursive) and zip archives, opened one at a time.
+
+A :class:`Source` names one candidate file. Zip members are opened lazily; a stored member is read
+in place, a deflated one is spooled (in memory up to a limit, then to a temporary file) so that
+pixel data can be read frame by frame with random access.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+_SPOOL_IN_MEMORY_BYTES = 32 * 1024 * 1024
+_SKIP_NAMES = {"DICOMDIR", ".DS_Store", "Thumbs.db"}
+
+
+@dataclass(frozen=True, order=True)
+class Source:
+    """One file to read: a path on disk, or a member of a zip archive at ``path``."""
+
+    path: Path
+    member: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the file is named to users: ``path`` or ``archive.zip!member``."""
+        return f"{self.path}!{self.member}" if self.member else str(self.path)
+
+    @property
+    def size_bytes(self) -> int:
+        """Size of the (uncompressed) file."""
+        if self.member is None:
+            return self.path.stat().st_size
+        with zipfile.ZipFile(self.path) as archive:
+            return archive.getinfo(self.member).file_size
+
+
+@contextlib.contextmanager
+def open_source(source: Source) -> Iterator[BinaryIO]:
+    """Open a source for seekable binary reading."""
+    if source.member is None:
+        with open(source.path, "rb") as fh:
+            yield fh
+        return
+    with zipfile.ZipFile(source.path) as archive:
+        info = archive.getinfo(source.member)
+        if info.compress_type == zipfile.ZIP_STORED:
+            with archive.open(info) as member:
+                yield member  # type: ignore[misc]
+            return
+        with (
+            archive.open(info) as member,
+            tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES) as spool,
+        ):
+            shutil.copyfileobj(member, spool, 1024 * 1024)
+            spool.seek(0)
+            yield spool  # type: ignore[misc]
+
+
+def _is_zip(path: Path) -> bool:
+    return path.suffix.lower() == ".zip" and zipfile.is_zipfile(path)
+
+
+def _zip_members(path: Path) -> Iterator[Source]:
+    with zipfile.ZipFile(path) as archive:
+        for info in sorted(archive.infolist(), key=lambda i: i.filename):
+            name = Path(info.filename).name
+            if info.is_dir() or name in _SKIP_NAMES or name.startswith("._"):
+                continue
+            yield Source(path, info.filename)
+
+
+def find_sources(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Source]:
+    """Every candidate file under ``paths``: files as given, folders recursively, zips member by member.
+
+    Order is deterministic (sorted by path). Hidden files, ``DICOMDIR`` and macOS resource forks are
+    left out. A path that does not exist raises :class:`FileNotFoundError` before anything is read.
+    """
+    roots = [Path(p) for p in paths]
+    missing = [str(p) for p in roots if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+    for root in roots:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            if path.name in _SKIP_NAMES or (path.name.startswith(".") and path != root):
+                continue
+            if _is_zip(path):
+                yield from _zip_members(path)
+            else:
+                yield Source(path)
