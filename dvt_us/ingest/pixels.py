@@ -107,7 +107,8 @@ def iter_raw_frames(source: Source, pixels: PixelFormat, indices: list[int] | No
                 specific_tags=[tag_for_keyword(k) for k in _COLOUR_TAGS] if palette else None,
             )
             try:
-                for frame_no, frame in zip(wanted, stream, strict=True):
+                for frame_no in wanted:
+                    frame = next(stream)
                     if palette and lut is None:
                         lut = _palette_lut(ds_out, pixels.bits_stored)
                     decoded_as = str(ds_out.get("PhotometricInterpretation", photometric))

@@ -36,6 +36,7 @@ _PHOTOMETRICS = {
     "YBR_PARTIAL_420", "YBR_PARTIAL_422", "YBR_RCT", "YBR_ICT",
 }
 _DEFER_BYTES = 16 * 1024
+_UNDEFINED_LENGTH = 0xFFFFFFFF
 _MIN_COLOUR_FRACTION = 0.01
 """Share of a view's pixels that must be colour for an image to count as colour Doppler: enough to
 ignore coloured markers and text, little enough for a small colour box."""
@@ -46,10 +47,7 @@ def _read_dataset(source: Source, fh: BinaryIO) -> Dataset:
     fh.seek(0)
     preamble = len(head) == 132 and head[128:132] == b"DICM"
     try:
-        with warnings.catch_warnings():
-            if not preamble:  # guessing the encoding of a non-DICOM file warns; the verdict comes below
-                warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(fh, defer_size=_DEFER_BYTES, force=not preamble)
+        ds = pydicom.dcmread(fh, defer_size=_DEFER_BYTES, force=not preamble)
     except (InvalidDicomError, EOFError) as exc:
         code = ProblemCode.TRUNCATED if preamble else ProblemCode.NOT_DICOM
         raise IngestError(source.label, code, str(exc) or type(exc).__name__) from exc
@@ -124,9 +122,24 @@ def _check_dimensions(source: Source, fmt: PixelFormat) -> None:
                           f"PhotometricInterpretation {fmt.photometric_interpretation!r}")
 
 
-def _check_pixel_data(source: Source, ds: Dataset, fmt: PixelFormat, file_size: int) -> None:
+def _check_complete(source: Source, ds: Dataset, file_size: int) -> None:
+    """Reject a file that ends inside an element or before its pixel data.
+
+    pydicom stops quietly at the end of a truncated file, so this looks at where each top-level
+    element with a defined length says its value ends.
+    """
+    for tag in ds.keys():
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and raw.length != _UNDEFINED_LENGTH:
+            if raw.value_tell + raw.length > file_size:
+                raise IngestError(source.label, ProblemCode.TRUNCATED,
+                                  f"truncated: the file ends inside element {raw.tag} ({file_size} bytes)")
     if "PixelData" not in ds:
-        raise IngestError(source.label, ProblemCode.NO_PIXEL_DATA, "no PixelData element")
+        raise IngestError(source.label, ProblemCode.NO_PIXEL_DATA,
+                          "no PixelData element: the file is truncated or holds no image")
+
+
+def _check_pixel_data(source: Source, ds: Dataset, fmt: PixelFormat, file_size: int) -> None:
     raw = ds.get_item("PixelData")
     compressed = uids.UID(fmt.transfer_syntax_uid).is_compressed
     if isinstance(raw, RawDataElement) and raw.value is None:  # deferred: check it lies within the file
@@ -209,33 +222,20 @@ def _kind(source: Source, fmt: PixelFormat, regions: list[calibration.Region], v
     return ClipKind.COMPRESSION_CINE if fmt.frames > 1 else ClipKind.STILL
 
 
-def read_clip(source: Source) -> Clip:
-    """Read and check one file; raise :class:`IngestError` with the reason if it cannot be used."""
-    try:
-        file_size = source.size_bytes
-        with open_source(source) as fh:
-            ds = _read_dataset(source, fh)
-            modality = str(ds.get("Modality", "")).strip()
-            if modality != "US":
-                raise IngestError(source.label, ProblemCode.NOT_ULTRASOUND,
-                                  f"Modality is {modality or 'missing'}, not US")
-            for keyword in ("SOPInstanceUID", "SOPClassUID"):
-                if not str(ds.get(keyword, "")).strip():
-                    raise IngestError(source.label, ProblemCode.MISSING_UID, f"no {keyword}")
-            fmt = _pixel_format(source, ds)
-            _check_pixel_data(source, ds, fmt, file_size)
-    except IngestError:
-        raise
-    except (OSError, EOFError) as exc:
-        raise IngestError(source.label, ProblemCode.TRUNCATED, f"{type(exc).__name__}: {exc}") from exc
-    except Exception as exc:  # a malformed header must never escape as a traceback
-        raise IngestError(source.label, ProblemCode.UNREADABLE, f"{type(exc).__name__}: {exc}") from exc
-
+def _clip_from_dataset(source: Source, ds: Dataset, file_size: int) -> Clip:
+    modality = str(ds.get("Modality", "")).strip()
+    if modality != "US":
+        raise IngestError(source.label, ProblemCode.NOT_ULTRASOUND, f"Modality is {modality or 'missing'}, not US")
+    for keyword in ("SOPInstanceUID", "SOPClassUID"):
+        if not str(ds.get(keyword, "")).strip():
+            raise IngestError(source.label, ProblemCode.MISSING_UID, f"no {keyword}")
+    _check_complete(source, ds, file_size)
+    fmt = _pixel_format(source, ds)
+    _check_pixel_data(source, ds, fmt, file_size)
     identity, problems = identity_from_dataset(ds)
     regions = calibration.read_regions(ds)
     views, view_problems = calibration.views_from_dataset(ds, regions)
     frame_times, time_problems = _frame_times_s(ds, fmt.frames)
-    kind = _kind(source, fmt, regions, views)
     return Clip(
         source=source,
         sop_instance_uid=str(ds.SOPInstanceUID),
@@ -246,6 +246,26 @@ def read_clip(source: Source) -> Clip:
         pixels=fmt,
         views=tuple(views),
         frame_times_s=frame_times,
-        kind=kind,
+        kind=_kind(source, fmt, regions, views),
         problems=tuple(problems + view_problems + time_problems),
     )
+
+
+def read_clip(source: Source) -> Clip:
+    """Read and check one file; raise :class:`IngestError` with the reason if it cannot be used.
+
+    Elements are parsed lazily by pydicom, so any attribute access can meet a malformed value: all of
+    the header reading happens inside one guard that turns such failures into ``UNREADABLE``.
+    """
+    try:
+        file_size = source.size_bytes
+        with open_source(source) as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # malformed values are reported as problems, not warnings
+            ds = _read_dataset(source, fh)
+            return _clip_from_dataset(source, ds, file_size)
+    except IngestError:
+        raise
+    except (OSError, EOFError) as exc:
+        raise IngestError(source.label, ProblemCode.TRUNCATED, f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # a malformed header must never escape as a traceback
+        raise IngestError(source.label, ProblemCode.UNREADABLE, f"{type(exc).__name__}: {exc}") from exc
