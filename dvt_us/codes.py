@@ -7,8 +7,8 @@ so that what we emit matches the DICOM standard's own context groups.
 
 from __future__ import annotations
 
-from pydicom.sr.coding import Code
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 
 # CID 12110 / 12114: veins of the segment vocabulary (DESIGN.md section 3).
 INFERIOR_VENA_CAVA: Code = codes.SCT.InferiorVenaCava

@@ -59,8 +59,11 @@ class Rejected:
 
 @dataclass(frozen=True)
 class IngestResult:
-    """Everything ingestion found: grouped clips, rejected files, skipped non-DICOM files, and
-    further copies of an instance already read (same SOPInstanceUID), which are not analysed twice."""
+    """Everything ingestion found: grouped clips, rejected files, skipped non-DICOM files.
+
+    ``duplicates`` are further copies of an instance already read (same SOPInstanceUID); they are
+    listed, not analysed twice.
+    """
 
     subjects: tuple[Subject, ...]
     rejected: tuple[Rejected, ...]

@@ -9,7 +9,8 @@ its (possibly segmented) LUT, MONOCHROME1 is inverted, and more than 8 stored bi
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from typing import cast
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,8 @@ from numpy.typing import NDArray
 from pydicom import uid as uids
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_color_lut, iter_pixels
+from pydicom.pixels.processing import apply_color_lut
+from pydicom.pixels.utils import iter_pixels
 
 from dvt_us.ingest.clip import PixelFormat
 from dvt_us.ingest.problems import IngestError, ProblemCode
@@ -52,14 +54,15 @@ class RawFrame:
     colour_space: ColourSpace
 
 
-def _to_uint8(frame: NDArray, bits_stored: int, signed: bool) -> NDArray[np.uint8]:
+def _to_uint8(frame: NDArray[np.generic], bits_stored: int, signed: bool) -> NDArray[np.uint8]:
     if frame.dtype == np.uint8:
-        return frame
+        return frame.view(np.uint8)
     values = frame.astype(np.int32)
     if signed:
         values += 1 << (bits_stored - 1)
     shift = max(bits_stored - 8, 0)
-    return np.clip(values >> shift, 0, 255).astype(np.uint8)
+    scaled: NDArray[np.uint8] = np.clip(values >> shift, 0, 255).astype(np.uint8)
+    return scaled
 
 
 def _palette_lut(ds: Dataset, bits_stored: int) -> NDArray[np.uint8]:
@@ -69,7 +72,8 @@ def _palette_lut(ds: Dataset, bits_stored: int) -> NDArray[np.uint8]:
     if lut.dtype != np.uint8:
         top = int(lut.max())
         lut = (lut >> 8) if top > 255 else lut
-    return lut.astype(np.uint8)
+    table: NDArray[np.uint8] = np.asarray(lut, dtype=np.uint8)
+    return table
 
 
 def _convert(frame: NDArray, decoded_as: str, pixels: PixelFormat, lut: NDArray[np.uint8] | None,
@@ -102,10 +106,10 @@ def iter_raw_frames(source: Source, pixels: PixelFormat, indices: list[int] | No
         with open_source(source) as fh:
             ds_out = Dataset()
             lut: NDArray[np.uint8] | None = None
-            stream = iter_pixels(
+            stream = cast(Generator[NDArray, None, None], iter_pixels(
                 fh, ds_out=ds_out, indices=wanted, as_rgb=False, decoding_plugin=plugin,
-                specific_tags=[tag_for_keyword(k) for k in _COLOUR_TAGS] if palette else None,
-            )
+                specific_tags=[int(tag_for_keyword(k) or 0) for k in _COLOUR_TAGS] if palette else None,
+            ))
             try:
                 for frame_no in wanted:
                     frame = next(stream)

@@ -8,7 +8,7 @@ Pixel module, fragment counts against NumberOfFrames, truncation.
 from __future__ import annotations
 
 import warnings
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pydicom
@@ -17,7 +17,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import parse_basic_offsets, parse_fragments
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import get_decoder
+from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import get_expected_length
 
 from dvt_us.ingest import calibration
@@ -128,11 +128,11 @@ def _check_complete(source: Source, ds: Dataset, file_size: int) -> None:
     pydicom stops quietly at the end of a truncated file, so this looks at where each top-level
     element with a defined length says its value ends.
     """
-    for tag in ds.keys():
-        raw = ds.get_item(tag)
-        if isinstance(raw, RawDataElement) and raw.length != _UNDEFINED_LENGTH:
-            if raw.value_tell + raw.length > file_size:
-                raise IngestError(source.label, ProblemCode.TRUNCATED,
+    for tag in list(ds.keys()):
+        raw: Any = ds.get_item(tag, keep_deferred=True)
+        defined = isinstance(raw, RawDataElement) and raw.length != _UNDEFINED_LENGTH
+        if defined and raw.value_tell + raw.length > file_size:
+            raise IngestError(source.label, ProblemCode.TRUNCATED,
                                   f"truncated: the file ends inside element {raw.tag} ({file_size} bytes)")
     if "PixelData" not in ds:
         raise IngestError(source.label, ProblemCode.NO_PIXEL_DATA,
@@ -140,9 +140,10 @@ def _check_complete(source: Source, ds: Dataset, file_size: int) -> None:
 
 
 def _check_pixel_data(source: Source, ds: Dataset, fmt: PixelFormat, file_size: int) -> None:
-    raw = ds.get_item("PixelData")
+    raw: Any = ds.get_item("PixelData", keep_deferred=True)
     compressed = uids.UID(fmt.transfer_syntax_uid).is_compressed
-    if isinstance(raw, RawDataElement) and raw.value is None:  # deferred: check it lies within the file
+    deferred = isinstance(raw, RawDataElement) and raw.value is None and raw.length != _UNDEFINED_LENGTH
+    if deferred:  # native pixel data not read yet: check that it lies within the file
         if raw.value_tell + raw.length > file_size:
             raise IngestError(source.label, ProblemCode.TRUNCATED,
                               f"PixelData needs {raw.length} bytes; the file ends "

@@ -1,0 +1,37 @@
+# The two commands of the README: `make demo` (set up and run the main job) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SAMPLES = $$($(PY) -c "import data_store, pydicom.data, pathlib; \
+  print(pathlib.Path(pydicom.data.__file__).parent / 'test_files', pathlib.Path(data_store.__file__).parent / 'data')")
+
+.PHONY: setup demo test lint unit bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+## The main job, on bundled data: what dvt-us reads from the real ultrasound files of pydicom and pydicom-data.
+demo: setup
+	$(VENV)/bin/dvt-us inspect $(SAMPLES) || test $$? -eq 1
+
+lint: setup
+	$(VENV)/bin/ruff check dvt_us tests benchmarks training
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+unit: setup
+	$(PY) -m pytest
+
+## Everything CI runs.
+test: lint unit
+
+bench: setup
+	$(PY) benchmarks/decode_benchmark.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
