@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,7 +74,9 @@ def inspect_rows(result: IngestResult) -> list[InspectRow]:
 
 
 def _table(rows: list[InspectRow]) -> Table:
-    table = Table(show_lines=False, header_style="bold")
+    prefix = os.path.commonpath([r.file for r in rows]) if len(rows) > 1 else ""
+    prefix = prefix if prefix and not any(r.file == prefix for r in rows) else ""
+    table = Table(show_lines=False, header_style="bold", caption=f"files under {prefix}" if prefix else None)
     for name in ("file", "subject", "visit", "side", "segment", "kind", "frames", "size", "spacing mm",
                  "encoding", "problems"):
         table.add_column(name, overflow="fold")
@@ -81,7 +84,7 @@ def _table(rows: list[InspectRow]) -> Table:
         spacing = "x".join(f"{s:.3f}" for s in r.spacing_mm) if r.spacing_mm else "-"
         problems = [p for p in r.problems if not p.startswith(("visit-from", "segment-unassigned", "side-unassigned"))]
         table.add_row(
-            r.file, r.subject, r.visit, r.side, r.segment, r.kind or r.status,
+            os.path.relpath(r.file, prefix) if prefix else r.file, r.subject, r.visit, r.side, r.segment, r.kind or r.status,
             str(r.frames) if r.frames else "", r.size, spacing if r.kind else "", r.encoding,
             "; ".join(problems),
         )

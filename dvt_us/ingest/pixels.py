@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Generator, Iterator
-from typing import cast
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
