@@ -83,8 +83,9 @@ def _table(rows: list[InspectRow]) -> Table:
     for r in rows:
         spacing = "x".join(f"{s:.3f}" for s in r.spacing_mm) if r.spacing_mm else "-"
         problems = [p for p in r.problems if not p.startswith(("visit-from", "segment-unassigned", "side-unassigned"))]
+        name = os.path.relpath(r.file, prefix) if prefix else r.file
         table.add_row(
-            os.path.relpath(r.file, prefix) if prefix else r.file, r.subject, r.visit, r.side, r.segment, r.kind or r.status,
+            name, r.subject, r.visit, r.side, r.segment, r.kind or r.status,
             str(r.frames) if r.frames else "", r.size, spacing if r.kind else "", r.encoding,
             "; ".join(problems),
         )

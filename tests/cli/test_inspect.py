@@ -12,7 +12,8 @@ from tests.dicom_factory import UltrasoundSpec, ultrasound_dataset, write
 
 
 def _dvt_us(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dvt_us", *args], capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "dvt_us", *args]
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=300)
 
 
 def test_inspect_json_lists_every_ultrasound_file(us_folder: Path) -> None:
