@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from dvt_us.ingest import Clip, IngestResult, ingest
+from dvt_us.ingest import Clip, IngestResult, ProblemCode, ingest
 
 HELP = "List the ultrasound instances found in files, folders and zips, with what dvt-us reads from them."
 
@@ -22,6 +22,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``inspect``."""
     parser.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files, folders (recursive) or .zip archives")
     parser.add_argument("--json", action="store_true", help="print JSON for machines instead of a table")
+    parser.add_argument("--ultrasound-only", action="store_true",
+                        help="leave files that are not DICOM or not ultrasound out of the listing (still counted)")
 
 
 @dataclass(frozen=True)
@@ -63,13 +65,17 @@ def _clip_row(clip: Clip, status: str = "ok") -> InspectRow:
     )
 
 
-def inspect_rows(result: IngestResult) -> list[InspectRow]:
-    """Rows for every file: clips in subject/visit order, then duplicates, rejected and skipped files."""
+def inspect_rows(result: IngestResult, ultrasound_only: bool = False) -> list[InspectRow]:
+    """Rows for every file: clips in subject/visit order, then duplicates, rejected and skipped files.
+
+    With ``ultrasound_only``, files that are not DICOM or not ultrasound are left out.
+    """
     rows = [_clip_row(c) for c in result.clips]
     rows += [_clip_row(c, status="duplicate") for c in result.duplicates]
     rows += [InspectRow(file=r.source, status="rejected", problems=[f"{r.code.value}: {r.message}"])
-             for r in result.rejected]
-    rows += [InspectRow(file=s, status="skipped", problems=["not-dicom: not a DICOM file"]) for s in result.skipped]
+             for r in result.rejected if not (ultrasound_only and r.code is ProblemCode.NOT_ULTRASOUND)]
+    if not ultrasound_only:
+        rows += [InspectRow(file=s, status="skipped", problems=["not-dicom: not a DICOM file"]) for s in result.skipped]
     return rows
 
 
@@ -101,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     ) as progress:
         task = progress.add_task("reading", total=None)
         result = ingest(args.paths, progress=lambda done, total, _: progress.update(task, completed=done, total=total))
-    rows = inspect_rows(result)
+    rows = inspect_rows(result, ultrasound_only=args.ultrasound_only)
     if args.json:
         payload: dict[str, Any] = {"files": [r.__dict__ for r in rows]}
         json.dump(payload, sys.stdout, indent=2)
@@ -109,8 +115,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         out = Console(width=max(Console().width, 200))
         out.print(_table(rows))
+        not_us = sum(r.code is ProblemCode.NOT_ULTRASOUND for r in result.rejected)
         out.print(
             f"{len(result.clips)} instances in {len(result.subjects)} subjects; {len(result.duplicates)} duplicates, "
-            f"{len(result.rejected)} rejected, {len(result.skipped)} not DICOM"
+            f"{len(result.rejected) - not_us} rejected, {not_us} not ultrasound, {len(result.skipped)} not DICOM"
         )
-    return 1 if result.rejected else 0
+    shown_rejected = [r for r in rows if r.status == "rejected"]
+    return 1 if shown_rejected else 0
