@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -155,7 +155,8 @@ class Artery:
     lumen: Ellipse
     wall_thickness_mm: float
     pulsation_fraction: float
-    """Peak-to-peak diameter change over the cardiac cycle as a fraction of diastolic diameter."""
+    """Peak-to-peak diameter change over the cardiac cycle as a fraction of diastolic diameter (2–4.5 %,
+    so that the area stays within ±10 % of its median together with probe compression)."""
     min_thickness_ratio: float
     """Lumen thickness along depth at full probe pressure (0.95–0.99: arteries barely deform)."""
     calcified: bool
@@ -193,6 +194,7 @@ class Echogenicity:
     fascia_db: float
     sheath_db: float
     wall_db: float
+    artery_wall_db: float
     bone_db: float
     node_db: float
     fat_lobule_mm: float
@@ -200,6 +202,8 @@ class Echogenicity:
     muscle_fibre_angle_rad: float
     muscle_texture_db: float
     """Standard deviation of the fibre-texture modulation of muscle backscatter, dB."""
+    muscle_streak_db: float
+    """Extra backscatter of the sparse bright fibro-adipose streaks (perimysium) in muscle, dB."""
 
 
 @dataclass(frozen=True)
@@ -281,7 +285,9 @@ def sample_mechanics(state: VeinState, rng: np.random.Generator) -> VeinMechanic
 def _target_vein(anat: _SegmentAnatomy, state: VeinState, lumen: Ellipse, rng: np.random.Generator) -> Vein:
     u = rng.uniform
     thrombus: Ellipse | None = None
-    fills, profile, webs, valve = False, (), (), None
+    fills, valve = False, None
+    profile: tuple[float, ...] = ()
+    webs: tuple[Web, ...] = ()
     wall = u(0.3, 0.6)
     thrombus_db = u(-35.0, -3.0)  # acute thrombus: anything from near-anechoic to echogenic
     if state is VeinState.NONOCCLUSIVE:
@@ -329,15 +335,76 @@ def sample_echogenicity(rng: np.random.Generator) -> Echogenicity:
     """Draw tissue backscatter levels (dB re muscle) and texture scales for one patient and scanner."""
     u = rng.uniform
     return Echogenicity(
-        skin_db=u(2.0, 10.0), fat_db=u(-8.0, 3.0), fat_septa_db=u(4.0, 12.0), fascia_db=u(8.0, 16.0),
-        sheath_db=u(0.0, 8.0), wall_db=u(6.0, 14.0), bone_db=u(14.0, 22.0), node_db=u(-16.0, -6.0),
+        skin_db=u(2.0, 10.0), fat_db=u(-8.0, 3.0), fat_septa_db=u(4.0, 12.0), fascia_db=u(10.0, 20.0),
+        sheath_db=u(0.0, 8.0), wall_db=u(4.0, 12.0), artery_wall_db=u(8.0, 18.0), bone_db=u(14.0, 22.0),
+        node_db=u(-16.0, -6.0),
         fat_lobule_mm=u(1.5, 5.0), muscle_fibre_mm=u(0.8, 4.0), muscle_fibre_angle_rad=u(-0.35, 0.35),
-        muscle_texture_db=u(2.0, 6.0),
+        muscle_texture_db=u(1.5, 4.0), muscle_streak_db=u(3.0, 10.0),
     )
 
 
+def _artery_position(anat: _SegmentAnatomy, lumen: Ellipse, r_art: float, *, side: float, gap: float,
+                     rng: np.random.Generator) -> tuple[float, float]:
+    u = rng.uniform
+    x, z, r_w, r_d = lumen.center_x_mm, lumen.center_depth_mm, lumen.semi_width_mm, lumen.semi_depth_mm
+    if anat.artery_offset == "superficial":
+        return x + side * u(0.2, 0.9) * (r_w + r_art), z - u(0.5, 1.0) * (r_d + r_art)
+    if anat.artery_offset == "deep":
+        return x + side * u(0.0, 0.6) * (r_w + r_art), z + u(0.7, 1.0) * (r_d + r_art + gap)
+    spread = 0.4 if anat.artery_offset == "lateral" else 0.5
+    return x + side * (r_w + r_art + gap), z + u(-spread, spread) * r_d
+
+
+def _companions(segment: Segment, lumen: Ellipse, artery: Ellipse, *, side: float, gap: float,
+                fat_top_mm: float, depth_mm: float, rng: np.random.Generator) -> list[Vein]:
+    """The paired calf vein, an optional deep femoral vein and the great saphenous vein at the SFJ."""
+    u = rng.uniform
+    x, z, r_w, r_d = lumen.center_x_mm, lumen.center_depth_mm, lumen.semi_width_mm, lumen.semi_depth_mm
+    out = []
+    if _ANATOMY[segment].paired:  # the second vein of the pair lies on the other side of the artery
+        x2 = artery.center_x_mm + side * (artery.semi_width_mm + gap + r_w * u(0.8, 1.2))
+        e = Ellipse(x2, z + u(-1.0, 1.0) * r_d, r_w * u(0.8, 1.2), r_d * u(0.8, 1.2), lumen.angle_rad)
+        out.append(_companion(VesselRole.COMPANION, e, rng))
+    if segment in (Segment.CFV, Segment.FV_P) and rng.random() < 0.3:
+        rd = u(2.5, 4.0)
+        pos = (x + side * u(0.0, 1.0) * r_w, z + r_d + rd + u(3.0, 10.0))
+        if pos[1] + rd < depth_mm - 2.0:
+            out.append(_companion(VesselRole.DEEP_FEMORAL, Ellipse(pos[0], pos[1], rd, rd * 0.8), rng))
+    if segment is Segment.SFJ:
+        rs = u(2.0, 3.5)
+        pos = (x - side * r_w * u(0.3, 1.0), max(fat_top_mm + 2.0, z - r_d - rs - u(1.0, 5.0)))
+        if pos[1] - rs > fat_top_mm:
+            out.append(_companion(VesselRole.SAPHENOUS, Ellipse(pos[0], pos[1], rs * 1.2, rs * 0.8), rng))
+    return out
+
+
+def _surroundings(segment: Segment, bundle: list[Ellipse], layers: Layers, width_mm: float,
+                  rng: np.random.Generator) -> tuple[Ellipse | None, Ellipse | None, tuple[Ellipse, ...]]:
+    """Perivascular sheath, bone and lymph-node distractors."""
+    u = rng.uniform
+    sheath = None
+    if rng.random() < 0.8:
+        xs = [e.center_x_mm for e in bundle]
+        zs = [e.center_depth_mm for e in bundle]
+        span = max(max(xs) - min(xs), 1.0) / 2.0 + max(e.semi_width_mm for e in bundle) + u(1.0, 4.0)
+        spanz = max(max(zs) - min(zs), 1.0) / 2.0 + max(e.semi_depth_mm for e in bundle) + u(1.0, 4.0)
+        sheath = Ellipse(float(np.mean(xs)), float(np.mean(zs)), span, spanz, u(-0.2, 0.2))
+    bone = None
+    bone_chance = {Segment.FV_M: 0.5, Segment.FV_D: 0.6, Segment.POP: 0.4, Segment.PTV: 0.8, Segment.PER: 0.8}
+    if rng.random() < bone_chance.get(segment, 0.0):
+        deepest = max(e.center_depth_mm + e.semi_depth_mm for e in bundle)
+        top_b = deepest + u(4.0, 20.0)
+        rb = u(8.0, 16.0)
+        bone = Ellipse(u(0.1, 0.9) * width_mm, top_b + rb, rb * u(1.0, 1.6), rb)
+    nodes: tuple[Ellipse, ...] = ()
+    if segment in (Segment.CFV, Segment.SFJ) and rng.random() < 0.3:
+        zn = u(layers.skin_mm + 2.0, layers.skin_mm + layers.fat_mm + 2.0)
+        nodes = (Ellipse(u(0.1, 0.9) * width_mm, zn, u(3.0, 8.0), u(1.5, 4.0), u(-0.3, 0.3)),)
+    return sheath, bone, nodes
+
+
 def sample_scene(
-    segment: Segment, state: VeinState, width_mm: float, depth_mm: float, rng: np.random.Generator,
+    segment: Segment, state: VeinState, width_mm: float, depth_mm: float, rng: np.random.Generator, *,
     laterality: Laterality = Laterality.RIGHT,
 ) -> Scene:
     """Draw the anatomy of one transverse compression view.
@@ -388,58 +455,22 @@ def sample_scene(
         side = -side
     vein_x = width_mm / 2.0 + u(-0.2, 0.2) * width_mm - side * (r_art + r_w) / 2.0
     gap = u(0.5, 3.0)
-    ang = u(-0.25, 0.25)
-    lumen = Ellipse(vein_x, vein_z, r_w, r_d, ang)
-    if anat.artery_offset == "lateral":
-        art_xz = (vein_x + side * (r_w + r_art + gap), vein_z + u(-0.4, 0.4) * r_d)
-    elif anat.artery_offset == "superficial":
-        art_xz = (vein_x + side * u(0.2, 0.9) * (r_w + r_art), vein_z - u(0.5, 1.0) * (r_d + r_art))
-    elif anat.artery_offset == "deep":
-        art_xz = (vein_x + side * u(0.0, 0.6) * (r_w + r_art), vein_z + u(0.7, 1.0) * (r_d + r_art + gap))
-    else:
-        art_xz = (vein_x + side * (r_w + r_art + gap), vein_z + u(-0.5, 0.5) * r_d)
-    artery = Artery(Ellipse(art_xz[0], art_xz[1], r_art, r_art * u(0.92, 1.0)), u(0.5, 1.1), u(0.04, 0.08),
-                    u(0.94, 0.99), rng.random() < 0.15, u(-50.0, -35.0))
+    lumen = Ellipse(vein_x, vein_z, r_w, r_d, u(-0.25, 0.25))
+    art_x, art_z = _artery_position(anat, lumen, r_art, side=side, gap=gap, rng=rng)
+    artery = Artery(Ellipse(art_x, art_z, r_art, r_art * u(0.92, 1.0)), u(0.5, 1.1), u(0.02, 0.045),
+                    u(0.96, 0.995), rng.random() < 0.15, u(-50.0, -35.0))
 
     veins = [_target_vein(anat, state, lumen, rng)]
-    if anat.paired:  # the second vein of the pair lies on the other side of the artery
-        x2 = art_xz[0] + side * (r_art + gap + r_w * u(0.8, 1.2))
-        veins.append(_companion(VesselRole.COMPANION, Ellipse(x2, vein_z + u(-1.0, 1.0) * r_d,
-                                                                r_w * u(0.8, 1.2), r_d * u(0.8, 1.2), ang), rng))
-    if segment in (Segment.CFV, Segment.FV_P) and rng.random() < 0.3:
-        rd = u(2.5, 4.0)
-        pos = (vein_x + side * u(0.0, 1.0) * r_w, vein_z + r_d + rd + u(3.0, 10.0))
-        if pos[1] + rd < depth_mm - 2.0:
-            veins.append(_companion(VesselRole.DEEP_FEMORAL, Ellipse(pos[0], pos[1], rd, rd * 0.8), rng))
-    if segment is Segment.SFJ:
-        rs = u(2.0, 3.5)
-        pos = (vein_x - side * r_w * u(0.3, 1.0), max(skin + fat * 0.5, vein_z - r_d - rs - u(1.0, 5.0)))
-        if pos[1] - rs > skin + 1.0:
-            veins.append(_companion(VesselRole.SAPHENOUS, Ellipse(pos[0], pos[1], rs * 1.2, rs * 0.8), rng))
+    if segment is Segment.FV_D and rng.random() < 0.2:  # adductor canal: hard to compress even when normal
+        mech = replace(veins[0].mechanics, collapse_pressure=u(1.1, 1.6))
+        veins[0] = replace(veins[0], mechanics=mech)
+    veins += _companions(segment, lumen, artery.lumen, side=side, gap=gap, fat_top_mm=skin + 1.0,
+                         depth_mm=depth_mm, rng=rng)
 
     n_septa = int(rng.integers(0, 4))
     septa = tuple(sorted(u(fascia_bottom + 3.0, depth_mm + 10.0) for _ in range(n_septa)))
     layers = Layers(skin, fat, fascia_bottom - skin - fat, u(0.0, 2.0), u(20.0, 80.0), u(0.0, 6.3),
                     septa, tuple(u(-0.15, 0.15) for _ in range(n_septa)))
-
-    bundle = [v.lumen for v in veins] + [artery.lumen]
-    sheath = None
-    if rng.random() < 0.8:
-        xs = [e.center_x_mm for e in bundle]
-        zs = [e.center_depth_mm for e in bundle]
-        span = max(max(xs) - min(xs), 1.0) / 2.0 + max(e.semi_width_mm for e in bundle) + u(1.0, 4.0)
-        spanz = max(max(zs) - min(zs), 1.0) / 2.0 + max(e.semi_depth_mm for e in bundle) + u(1.0, 4.0)
-        sheath = Ellipse(float(np.mean(xs)), float(np.mean(zs)), span, spanz, u(-0.2, 0.2))
-    bone = None
-    bone_chance = {Segment.FV_M: 0.5, Segment.FV_D: 0.6, Segment.POP: 0.4, Segment.PTV: 0.8, Segment.PER: 0.8}
-    if rng.random() < bone_chance.get(segment, 0.0):
-        deepest = max(e.center_depth_mm + e.semi_depth_mm for e in bundle)
-        top_b = deepest + u(4.0, 20.0)
-        rb = u(8.0, 16.0)
-        bone = Ellipse(u(0.1, 0.9) * width_mm, top_b + rb, rb * u(1.0, 1.6), rb)
-    nodes: tuple[Ellipse, ...] = ()
-    if segment in (Segment.CFV, Segment.SFJ) and rng.random() < 0.3:
-        zn = u(skin + 2.0, skin + fat + 2.0)
-        nodes = (Ellipse(u(0.1, 0.9) * width_mm, zn, u(3.0, 8.0), u(1.5, 4.0), u(-0.3, 0.3)),)
+    sheath, bone, nodes = _surroundings(segment, [v.lumen for v in veins] + [artery.lumen], layers, width_mm, rng)
     return Scene(segment, laterality, state, width_mm, depth_mm, layers, sample_echogenicity(rng),
                  tuple(veins), artery, sheath, bone, nodes)
