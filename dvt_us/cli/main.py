@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from dvt_us import __version__
-from dvt_us.cli import inspect_command
+from dvt_us.cli import inspect_command, phantom_command
 
-_COMMANDS = {"inspect": inspect_command}
+_COMMANDS = {"inspect": inspect_command, "phantom": phantom_command}
 
 
 def build_parser() -> argparse.ArgumentParser:

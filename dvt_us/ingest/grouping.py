@@ -77,7 +77,7 @@ class IngestResult:
 
 
 def _clip_order(clip: Clip) -> tuple[str, str, str]:
-    return clip.series_instance_uid, clip.source.label, clip.sop_instance_uid
+    return clip.source.label, clip.series_instance_uid, clip.sop_instance_uid
 
 
 def unique_instances(clips: Iterable[Clip]) -> tuple[list[Clip], list[Clip]]:
