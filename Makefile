@@ -15,8 +15,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-## The main job, on bundled data: what dvt-us reads from the real ultrasound files of pydicom and pydicom-data.
+## The main job on generated and bundled data: a small synthetic trial (phantom) and what dvt-us reads from it,
+## then what it reads from the real ultrasound files of pydicom and pydicom-data.
 demo: setup
+	$(VENV)/bin/dvt-us phantom trial --subjects 1 --visits 2 --protocol short --out demo-out
+	$(VENV)/bin/dvt-us inspect demo-out/dicom
 	$(VENV)/bin/dvt-us inspect --ultrasound-only $(SAMPLES)
 
 lint: setup
@@ -32,6 +35,7 @@ test: lint unit
 
 bench: setup
 	$(PY) benchmarks/decode_benchmark.py
+	$(PY) benchmarks/phantom_benchmark.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out
