@@ -59,7 +59,8 @@ def main() -> None:
     print(f"{'measurement':<58} {'value':>12}")
     print(f"{'40-frame 600x800 cine, one core, median of 8 (s)':<58} {times[len(times) // 2]:>12.2f}")
     print(f"{'40-frame 600x800 cine, one core, slowest of 8 (s)':<58} {times[-1]:>12.2f}")
-    label = f"trial: {args.subjects} subjects x {args.visits} visit(s), {len(plan.clips)} clips, {os.cpu_count()} cores (s)"
+    label = f"trial: {args.subjects} subjects x {args.visits} visit(s), {len(plan.clips)} clips, "
+    label += f"{os.cpu_count()} cores (s)"
     print(f"{label:<58} {trial_s:>12.1f}")
     print(f"{'trial: clips per second':<58} {len(plan.clips) / trial_s:>12.2f}")
     print(f"{'trial: output size (MB)':<58} {size_mb:>12.0f}")

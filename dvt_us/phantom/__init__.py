@@ -12,6 +12,7 @@ Everything is a pure function of its parameters and the numpy ``Generator`` pass
 random state, no disk or clock. Labels: 0 background, 1 vein lumen, 2 thrombus, 3 artery.
 """
 
+from dvt_us.phantom import deformation, elastic
 from dvt_us.phantom.bmode import Imaging
 from dvt_us.phantom.cine import (
     Cine,
@@ -25,9 +26,10 @@ from dvt_us.phantom.cine import (
 from dvt_us.phantom.deformation import Compression, CompressionAdequacy, sample_compression
 from dvt_us.phantom.doppler import ColourBox, DopplerFrame, DopplerSettings, sample_doppler, simulate_doppler
 from dvt_us.phantom.randomise import sample_imaging, sample_params
-from dvt_us.phantom.scene import SUPPORTED_SEGMENTS, Scene, VeinState, sample_scene
+from dvt_us.phantom.scene import DEEP_SEGMENTS, SUPPORTED_SEGMENTS, Scene, VeinState, sample_scene
 
 __all__ = [
+    "DEEP_SEGMENTS",
     "SUPPORTED_SEGMENTS",
     "Cine",
     "ClipTruth",
@@ -42,6 +44,8 @@ __all__ = [
     "Scene",
     "StillPair",
     "VeinState",
+    "deformation",
+    "elastic",
     "sample_compression",
     "sample_doppler",
     "sample_imaging",

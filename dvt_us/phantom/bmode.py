@@ -64,8 +64,8 @@ class Imaging:
     def __post_init__(self) -> None:
         if not 1.0 <= self.center_frequency_mhz <= 20.0:
             raise ValueError(f"center_frequency_mhz {self.center_frequency_mhz} outside 1–20")
-        if not 0.02 <= self.spacing_mm <= 0.5:
-            raise ValueError(f"spacing_mm {self.spacing_mm} outside 0.02–0.5")
+        if not 0.02 <= self.spacing_mm <= 1.0:
+            raise ValueError(f"spacing_mm {self.spacing_mm} outside 0.02–1.0")
         if not 0.0 <= self.persistence < 1.0 or not 0.0 <= self.speckle_reduction <= 1.0:
             raise ValueError("persistence must lie in [0, 1) and speckle_reduction in [0, 1]")
         if self.dynamic_range_db <= 0 or self.frame_rate_hz <= 0:

@@ -15,7 +15,7 @@ import numpy as np
 from dvt_us.anatomy import Segment
 from dvt_us.phantom import bmode, deformation, tissue
 from dvt_us.phantom.deformation import Compression, CompressionAdequacy, MotionTrack
-from dvt_us.phantom.scene import Scene, VeinState
+from dvt_us.phantom.scene import DEEP_SEGMENTS, Scene, VeinState
 
 REFERENCE_SPACING_MM = 0.1
 
@@ -29,7 +29,7 @@ class Compressibility(enum.Enum):
     NONCOMPRESSIBLE = "noncompressible"
     """Residual AP diameter ≥ 90 % of uncompressed."""
     INDETERMINATE = "indeterminate"
-    """Compression inadequate."""
+    """Compression inadequate, or a segment not judged by compression (iliac veins, IVC)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,7 @@ class ClipModel:
     columns: deformation.ColumnModel
     scatterers: tissue.Scatterers
     anchors: deformation.Anchors
+    region_anchors: tuple[tuple[deformation.Anchors, ...], ...]
     grid: bmode.SimGrid
     beam: bmode.Beam
     clutter: np.ndarray
@@ -151,8 +152,10 @@ def prepare_clip(params: PhantomParams, rng: np.random.Generator) -> ClipModel:
     states = tuple(deformation.frame_state(sc, params.compression, columns, track, i)
                    for i in range(params.n_frames))
     clutter = bmode.clutter_field(im, grid, beam, sc.layers.skin_mm + sc.layers.fat_mm, rng)
-    return ClipModel(params, tmap, columns, scat, anchors, grid, beam, clutter, bmode.tgc_gain(im, grid), track,
-                     states, tuple(deformation.measure(columns, s) for s in states))
+    regions = deformation.region_anchors(columns, tmap)
+    return ClipModel(params, tmap, columns, scat, anchors, regions, grid, beam, clutter, bmode.tgc_gain(im, grid),
+                     track, states,
+                     tuple(deformation.measure(columns, s) for s in states))
 
 
 def render_envelope(clip: ClipModel, i: int, rng: np.random.Generator) -> np.ndarray:
@@ -191,7 +194,8 @@ def render_frames(clip: ClipModel, indices: list[int], rng: np.random.Generator,
         gray = bmode.post_process(bmode.to_gray(env, im, clip.beam, shape), previous, im)
         previous = gray if persistence else None
         frames[n] = np.clip(gray + 0.5, 0, 255).astype(np.uint8)
-        labels[n] = deformation.draw_labels(clip.tmap, clip.columns, clip.states[i], shape, im.spacing_mm)
+        labels[n] = deformation.draw_labels(clip.tmap, clip.region_anchors, clip.states[i], shape,
+                                             im.spacing_mm)
     return frames, labels
 
 
@@ -204,7 +208,7 @@ def clip_truth(clip: ClipModel) -> ClipTruth:
     i0 = int(np.argmin(clip.track.pressure))
     i1 = int(np.argmin(area))
     ratio = float(ap[i1] / ap[i0])
-    if p.compression.adequacy is CompressionAdequacy.INADEQUATE:
+    if p.compression.adequacy is CompressionAdequacy.INADEQUATE or p.scene.segment in DEEP_SEGMENTS:
         cls = Compressibility.INDETERMINATE
     elif ratio <= 0.1:
         cls = Compressibility.COMPRESSIBLE

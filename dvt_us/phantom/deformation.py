@@ -1,12 +1,12 @@
 """Probe pressure over time and the tissue displacement it causes, with per-frame truth.
 
-The probe presses along depth. Each image column (lateral position) is a stack of tissues in series:
-blood in a vein thins to ``VeinMechanics.blood_min_thickness_ratio`` once the pressure reaches
-``collapse_pressure``, thrombus and the artery barely thin, and the rest of the probe's push is taken up by
-soft tissue in proportion to its compliance, which decays with depth (strain is largest under the probe).
-Every column is pushed by the same distance (a flat probe), so beside a collapsing vein the soft tissue
-compresses more. On top of that column model: a collapsed vein widens laterally, the artery pulses
-radially with the cardiac cycle, and the probe drifts laterally and tilts in plane.
+Inside each vessel the probe thins the contents column by column: blood in a vein thins to
+``VeinMechanics.blood_min_thickness_ratio`` once the pressure reaches ``collapse_pressure``, thrombus and
+the artery barely thin. Around the vessels, the displacement is the smooth field of
+:mod:`dvt_us.phantom.elastic` (stiff vessels in soft tissue whose compliance decays with depth), so a
+collapsing vein pulls the tissue around it in from all sides with a pull that spreads laterally and
+decays with distance. On top: a collapsed vein widens, the artery pulses radially with the cardiac
+cycle, and the probe drifts laterally and tilts in plane.
 
 All maps are *forward* (reference mm → current mm) and are applied to scatterers and to the truth
 polygons alike, so image and labels move together.
@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from dvt_us.phantom import elastic
 from dvt_us.phantom.scene import Ellipse, Scene
-from dvt_us.phantom.tissue import _SHIFT, COMPLIANCE, ReferenceGrid, TissueMap
+from dvt_us.phantom.tissue import _SHIFT, ReferenceGrid, TissueMap
 
 
 class CompressionAdequacy(enum.Enum):
@@ -140,102 +141,159 @@ def motion_track(c: Compression, n_frames: int, frame_time_s: float, rng: np.ran
         elevation_rad=c.elevation_rad * base,
     )
 
-
 @dataclass(frozen=True)
 class ColumnModel:
-    """Cumulative thickness tables of the column model, on the reference grid."""
+    """The clip's mechanics: column thickness tables (exact thinning inside vessels) and the smooth field.
+
+    Vessel ``j`` is vein ``j`` (mechanical groups ``2j+1`` blood, ``2j+2`` thrombus) for ``j < n_veins``,
+    and the artery (group ``2·n_veins+1``) for ``j = n_veins``.
+    """
 
     grid: ReferenceGrid
     cumulative: np.ndarray
-    """float32 ``[K+1, rows+1, cols]``: thickness (mm) of each mechanical group above each row boundary,
-    and (last plane) the normalised cumulative soft-tissue compliance (0 at the skin, 1 at the bottom)."""
+    """float32 ``[K, rows+1, cols]``: thickness (mm) of each mechanical group above each row boundary."""
     totals: np.ndarray
     """float32 ``[K, cols]``: thickness of each group in each column, mm."""
     n_veins: int
-    vessels: tuple[Ellipse, ...]
-    """Vein lumens then the artery lumen: around each, soft tissue moves as the vessel centre does."""
+    top_row: np.ndarray
+    """int32 ``[J, cols]``: first reference row of vessel ``j`` in each column (``-1`` where absent)."""
+    bottom_row: np.ndarray
+    """int32 ``[J, cols]``: one past its last row."""
+    basis: elastic.FieldBasis
+    mismatch: np.ndarray
+    """float32 ``[J, 1+K, cols]``: field minus exact value at each vessel's bottom wall (discretisation)."""
+    widening_gain: tuple[float, ...]
+    """Per vein: widening achieved by the lateral field per unit eigenstrain (surroundings resist)."""
+    max_push_mm: float
+    """Largest probe push that keeps every soft-tissue cell's strain ≤ 60 % (thin fat under the probe)."""
 
 
-_BLEND_OUTER_RHO = 2.2
+def own_groups(vessel: int, n_veins: int) -> list[int]:
+    """Mechanical group indices (0-based, i.e. group − 1) of vessel ``vessel``."""
+    return [2 * n_veins] if vessel >= n_veins else [2 * vessel, 2 * vessel + 1]
 
 
 def column_model(tmap: TissueMap, vessels: tuple[Ellipse, ...], strain_decay_depth_mm: float) -> ColumnModel:
-    """Build the column model of a painted scene (``vessels``: vein lumens, then the artery lumen)."""
+    """Build the mechanics of a painted scene (``vessels``: vein lumens, then the artery lumen)."""
     n_veins = len(vessels) - 1
     g = tmap.grid
     k = 2 * n_veins + 1
-    planes = np.zeros((k + 1, g.rows + 1, g.cols), np.float32)
+    planes = np.zeros((k, g.rows + 1, g.cols), np.float32)
     for i in range(k):
         planes[i, 1:] = np.cumsum(tmap.group == i + 1, axis=0, dtype=np.float32) * g.spacing_mm
-    depth = (np.arange(g.rows, dtype=np.float32) + 0.5) * g.spacing_mm
-    weight = COMPLIANCE[tmap.tissue] * (tmap.group == 0) * np.exp(-depth / strain_decay_depth_mm)[:, None]
-    soft = np.cumsum(weight, axis=0, dtype=np.float32)
-    planes[k, 1:] = soft / np.maximum(soft[-1:], 1e-9)
-    return ColumnModel(g, planes, planes[:k, -1].copy(), n_veins, vessels)
+    top = np.full((n_veins + 1, g.cols), -1, np.int32)
+    bottom = np.full((n_veins + 1, g.cols), -1, np.int32)
+    for j in range(n_veins + 1):
+        mask = np.isin(tmap.group, [i + 1 for i in own_groups(j, n_veins)])
+        has = mask.any(axis=0)
+        top[j, has] = mask.argmax(axis=0)[has]
+        bottom[j, has] = g.rows - mask[::-1].argmax(axis=0)[has]
+    basis = elastic.solve_basis(tmap, n_veins, strain_decay_depth_mm)
+    cols = np.arange(g.cols)
+    xc = (g.x0_mm + (cols + 0.5) * g.spacing_mm).astype(np.float32)
+    mismatch = np.zeros((n_veins + 1, k + 1, g.cols), np.float32)
+    for j in range(n_veins + 1):
+        cols_with = np.nonzero(top[j] >= 0)[0]
+        f_top = elastic.sample(basis.vertical, basis.coarse, xc[cols_with], top[j, cols_with] * g.spacing_mm)
+        f_bot = elastic.sample(basis.vertical, basis.coarse, xc[cols_with], bottom[j, cols_with] * g.spacing_mm)
+        exact = f_top.copy()
+        for i in own_groups(j, n_veins):
+            exact[1 + i] += planes[i, -1, cols_with]
+        mismatch[j][:, cols_with] = f_bot - exact
+        sigma = basis.coarse.spacing_mm / g.spacing_mm  # spread laterally: no shear at the vessel's tips
+        mismatch[j] = np.asarray(cv2.GaussianBlur(mismatch[j], (0, 0), sigmaX=sigma, sigmaY=0.01), np.float32)
+    gain = []
+    for v, e in enumerate(vessels[:-1]):
+        side = elastic.sample(basis.lateral[v : v + 1], basis.coarse,
+                              np.array([e.center_x_mm - e.semi_width_mm, e.center_x_mm + e.semi_width_mm]),
+                              np.full(2, e.center_depth_mm))[0]
+        gain.append(float(np.clip((side[1] - side[0]) / (2.0 * e.semi_width_mm), 0.0, 1.5)))
+    strain = float(np.diff(basis.vertical[0], axis=0).max()) / basis.coarse.spacing_mm
+    return ColumnModel(g, planes, planes[:, -1].copy(), n_veins, top, bottom, basis, mismatch, tuple(gain),
+                       0.6 / max(strain, 1e-6))
 
 
 @dataclass(frozen=True)
 class Anchors:
-    """Points tied to the column model.
+    """Reference points tied to the mechanics.
 
-    ``q`` float32 ``[K, n]``: thickness of each group above the point; ``h`` float32 ``[K, n]``: the
-    group's total in the point's column; ``w`` float32 ``[n]``: normalised soft compliance above the point;
-    ``blend``: per vessel, the indices of points near it and their weight (1 inside, 0 at ρ = 2.2), with
-    which the shift caused by everything but the vessel itself is pulled to its value at the vessel
-    centre (lateral coupling: a vessel moves as a whole, so round vessels stay round and a vein
-    collapsing above an artery does not imprint its shape on it).
+    ``vertical`` float32 ``[1+K, n]``: upward displacement of each point per unit probe push and per unit
+    thinning of each group; ``lateral`` float32 ``[V, n]``: rightward displacement per unit widening.
     """
 
     x_mm: np.ndarray
     depth_mm: np.ndarray
-    q: np.ndarray
-    h: np.ndarray
-    w: np.ndarray
-    blend: tuple[tuple[np.ndarray, np.ndarray], ...]
+    vertical: np.ndarray
+    lateral: np.ndarray
 
 
-def anchor(model: ColumnModel, x_mm: np.ndarray, depth_mm: np.ndarray) -> Anchors:
-    """Tie reference points to the column model (linear along depth, nearest column)."""
-    grid = model.grid
-    r = np.clip(depth_mm / grid.spacing_mm, 0.0, grid.rows - 1e-3)
+def anchor(model: ColumnModel, x_mm: np.ndarray, depth_mm: np.ndarray, vessel: int | None = None) -> Anchors:
+    """Tie reference points to the mechanics.
+
+    ``vessel`` (index as in :class:`ColumnModel`) forces all points to count as inside that vessel (truth
+    polygon vertices lie on its boundary); otherwise each point's vessel is read from the painted map.
+    """
+    g, cg = model.grid, model.basis.coarse
+    x = np.asarray(x_mm, np.float32)
+    z = np.asarray(depth_mm, np.float32)
+    r = np.clip(z / g.spacing_mm, 0.0, g.rows - 1e-3)
     r0 = r.astype(np.int32)
     f = (r - r0).astype(np.float32)
-    c = np.clip(((x_mm - grid.x0_mm) / grid.spacing_mm).astype(np.int32), 0, grid.cols - 1)
-    vals = model.cumulative[:, r0, c] * (1.0 - f) + model.cumulative[:, r0 + 1, c] * f
-    blend = []
-    for e in model.vessels:
-        near = np.nonzero((np.abs(x_mm - e.center_x_mm) < _BLEND_OUTER_RHO * e.semi_width_mm)
-                          & (np.abs(depth_mm - e.center_depth_mm) < _BLEND_OUTER_RHO * e.semi_depth_mm))[0]
-        rho = e.rho(x_mm[near], depth_mm[near])
-        beta = 1.0 - _smoothstep((rho - 1.0) / (_BLEND_OUTER_RHO - 1.0))
-        blend.append((near[beta > 0], beta[beta > 0].astype(np.float32)))
-    return Anchors(x_mm.astype(np.float32), depth_mm.astype(np.float32), vals[:-1].astype(np.float32),
-                   model.totals[:, c].astype(np.float32), vals[-1].astype(np.float32), tuple(blend))
+    c = np.clip(((x - g.x0_mm) / g.spacing_mm).astype(np.int32), 0, g.cols - 1)
+    vertical = elastic.sample(model.basis.vertical, cg, x, z)
+    lateral = elastic.sample(model.basis.lateral, cg, x, z)
+    which = np.full(x.size, -1, np.int32)
+    if vessel is not None:
+        which[:] = vessel
+    for j in range(model.n_veins + 1):
+        inside = np.nonzero(which == j)[0] if vessel is not None else np.nonzero(
+            (model.top_row[j, c] >= 0) & (r0 >= model.top_row[j, c]) & (r0 < model.bottom_row[j, c]))[0]
+        if vessel is None:
+            which[inside] = j
+        if inside.size:
+            ci = c[inside]
+            top = np.where(model.top_row[j, ci] >= 0, model.top_row[j, ci] * g.spacing_mm, z[inside])
+            top = np.minimum(top, z[inside])
+            vertical[:, inside] = elastic.sample(model.basis.vertical, cg, x[inside], top)
+            for i in own_groups(j, model.n_veins):
+                fi = f[inside]
+                q = model.cumulative[i, r0[inside], ci] * (1 - fi) + model.cumulative[i, r0[inside] + 1, ci] * fi
+                vertical[1 + i, inside] += q
+    for j in range(model.n_veins + 1):  # tissue under vessel j: stay attached to its bottom wall
+        below = np.nonzero((which < 0) & (model.bottom_row[j, c] >= 0)
+                           & (z >= model.bottom_row[j, c] * g.spacing_mm)
+                           & (z < model.bottom_row[j, c] * g.spacing_mm + 2.5))[0]
+        if below.size:
+            w = elastic.bottom_blend(z[below] - model.bottom_row[j, c[below]] * g.spacing_mm)
+            vertical[:, below] -= model.mismatch[j][:, c[below]] * w.astype(np.float32)
+    return Anchors(x, z, vertical, lateral)
 
 
 @dataclass(frozen=True)
 class FrameState:
     """Everything the forward map needs for one frame."""
 
-    thinning: np.ndarray
-    """float32 ``[K]``: 1 − thickness ratio of each mechanical group."""
-    push_mm: float
-    rest_at_vessels_mm: tuple[float, ...]
-    """Upward shift at each vessel centre from everything but the vessel itself (see :class:`Anchors`)."""
-    widening: tuple[tuple[float, float, float, float, float], ...]
-    """Per vein: (fraction, centre x mm, centre depth mm, semi-width mm, semi-depth mm)."""
+    coefficients: np.ndarray
+    """float32 ``[1+K]``: probe push (mm), then the thinning (1 − thickness ratio) of each group."""
+    widening: np.ndarray
+    """float32 ``[V]``: lateral eigenstrain of each vein."""
     artery: tuple[float, float, float, float]
-    """(centre x mm, centre depth mm, radius mm, radial distension mm)."""
+    """(centre x mm, centre depth mm, radius mm, radial distension mm), current configuration."""
     tilt_rad: float
     drift_x_mm: float
     pivot_x_mm: float
+
+    @property
+    def thinning(self) -> np.ndarray:
+        """float32 ``[K]``: 1 − thickness ratio of each mechanical group."""
+        return self.coefficients[1:]
 
 
 def frame_state(scene: Scene, compression: Compression, model: ColumnModel, track: MotionTrack, i: int) -> FrameState:
     """Thickness ratios, probe push and local-motion parameters at frame ``i``."""
     p = float(track.pressure[i])
     thin = np.zeros(2 * model.n_veins + 1, np.float32)
-    widen = []
+    widen = np.zeros(model.n_veins, np.float32)
     for v, vein in enumerate(scene.veins):
         m = vein.mechanics
         collapse = (min(p / m.collapse_pressure, 1.0)) ** m.collapse_exponent
@@ -243,56 +301,26 @@ def frame_state(scene: Scene, compression: Compression, model: ColumnModel, trac
         blood = (1.0 - (1.0 - m.blood_min_thickness_ratio) * collapse) * breath
         thin[2 * v] = 1.0 - blood
         thin[2 * v + 1] = (1.0 - m.thrombus_min_thickness_ratio) * p
-        widen.append(m.lateral_widening * max(thin[2 * v], 0.0))
+        area = model.totals[2 * v : 2 * v + 2].sum(axis=1)
+        share = float(area[0] / max(area.sum(), 1e-9))  # only blood gives way: a clot-filled vein keeps its width
+        widen[v] = m.lateral_widening * max(thin[2 * v], 0.0) * share
     thin[-1] = (1.0 - scene.artery.min_thickness_ratio) * p
-    delta = thin @ model.totals
-    push = float(delta.max()) + p * compression.global_compression_mm
-    cx = np.array([v.lumen.center_x_mm for v in scene.veins] + [scene.artery.lumen.center_x_mm])
-    cz = np.array([v.lumen.center_depth_mm for v in scene.veins] + [scene.artery.lumen.center_depth_mm])
-    centres = anchor(replace(model, vessels=()), cx, cz)
-    total = thin @ centres.q + centres.w * (push - thin @ centres.h)
-    own = [thin[_own_groups(j, len(thin))] @ centres.q[_own_groups(j, len(thin)), j] for j in range(len(cx))]
-    soft = tuple(float(t - o) for t, o in zip(total, own, strict=True))
-    column_only = FrameState(thin, push, soft, (), (0.0, 0.0, 1.0, 0.0), 0.0, 0.0, 0.0)
-    mx, mz = displace(column_only, centres)
-    widening = tuple((float(e), float(x), float(z), v.lumen.semi_width_mm, v.lumen.semi_depth_mm)
-                     for e, x, z, v in zip(widen, mx, mz, scene.veins, strict=False))
-    with_widening = FrameState(thin, push, soft, widening, (0.0, 0.0, 1.0, 0.0), 0.0, 0.0, 0.0)
-    ax, az = displace(with_widening, anchor(replace(model, vessels=()), cx[-1:], cz[-1:]))
-    radius = scene.artery.lumen.semi_width_mm
+    push = min(0.6 * float((thin @ model.totals).max()) + p * compression.global_compression_mm, model.max_push_mm)
+    coefficients = np.concatenate([[push], thin]).astype(np.float32)
+    art = scene.artery.lumen
+    a = anchor(model, np.array([art.center_x_mm]), np.array([art.center_depth_mm]), vessel=model.n_veins)
+    ax = float(art.center_x_mm + (widen @ a.lateral)[0])
+    az = float(art.center_depth_mm - (coefficients @ a.vertical)[0])
+    radius = art.semi_width_mm
     dist = radius * scene.artery.pulsation_fraction * float(track.cardiac[i])
-    return FrameState(thin, push, soft, widening, (float(ax[0]), float(az[0]), radius, dist),
-                      float(track.tilt_rad[i]), float(track.drift_x_mm[i]), scene.width_mm / 2.0)
-
-
-def _own_groups(vessel: int, n_groups: int) -> list[int]:
-    """Mechanical groups of vessel ``vessel`` (veins first, the artery last)."""
-    return [n_groups - 1] if 2 * vessel >= n_groups - 1 else [2 * vessel, 2 * vessel + 1]
+    return FrameState(coefficients, widen, (ax, az, radius, dist), float(track.tilt_rad[i]),
+                      float(track.drift_x_mm[i]), scene.width_mm / 2.0)
 
 
 def displace(fs: FrameState, a: Anchors) -> tuple[np.ndarray, np.ndarray]:
     """Forward-map anchored reference points to current ``(x_mm, depth_mm)`` (float32 ``[n]`` each)."""
-    shift = fs.thinning @ a.q + a.w * (fs.push_mm - fs.thinning @ a.h)
-    if a.blend and fs.rest_at_vessels_mm:  # weighted mean over nearby vessels, order-free
-        weight = np.zeros_like(shift)
-        pulled = np.zeros_like(shift)
-        for j, ((idx, beta), rest) in enumerate(zip(a.blend, fs.rest_at_vessels_mm, strict=False)):
-            own = _own_groups(j, len(fs.thinning))
-            weight[idx] += beta
-            pulled[idx] += beta * (np.float32(rest) + fs.thinning[own] @ a.q[own][:, idx])
-        near = np.nonzero(weight)[0]
-        wsum = weight[near]
-        shift[near] = shift[near] * (1.0 - np.minimum(wsum, 1.0)) + pulled[near] / np.maximum(wsum, 1.0)
-    z = a.depth_mm - shift
-    x = a.x_mm.copy()
-    for frac, cx, cz, sw, sd in fs.widening:
-        if frac <= 1e-4:
-            continue
-        sel = np.nonzero((np.abs(x - cx) < 4 * sw) & (np.abs(z - cz) < 4 * sd))[0]
-        dx, dz = x[sel] - cx, z[sel] - cz
-        rho2 = (dx / sw) ** 2 + (dz / sd) ** 2
-        f = np.where(rho2 <= 1.0, 1.0, np.clip((1.0 / np.maximum(rho2, 1.0) - 1 / 16) * 16 / 15, 0.0, 1.0))
-        x[sel] += (frac * dx * f).astype(np.float32)
+    z = a.depth_mm - fs.coefficients @ a.vertical
+    x = a.x_mm + fs.widening @ a.lateral if len(fs.widening) else a.x_mm.copy()
     ax, az, rad, dist = fs.artery
     if dist != 0.0:
         sel = np.nonzero((np.abs(x - ax) < 4 * rad) & (np.abs(z - az) < 4 * rad))[0]
@@ -321,28 +349,39 @@ class VesselMeasures:
 def measure(model: ColumnModel, fs: FrameState) -> VesselMeasures:
     """Cross-sections of the target vein (lumen incl. thrombus) and artery at one frame."""
     s = model.grid.spacing_mm
-    blood = (1.0 - fs.thinning[0]) * model.totals[0]
-    clot = (1.0 - fs.thinning[1]) * model.totals[1]
-    stretch = 1.0 + (fs.widening[0][0] if fs.widening else 0.0)
+    thin = fs.thinning
+    blood = (1.0 - thin[0]) * model.totals[0]
+    clot = (1.0 - thin[1]) * model.totals[1]
+    stretch = 1.0 + (float(fs.widening[0]) * model.widening_gain[0] if len(fs.widening) else 0.0)
     _, _, rad, dist = fs.artery
-    art = float(((1.0 - fs.thinning[-1]) * model.totals[-1]).sum() * s * (1.0 + dist / rad) ** 2)
+    art = float(((1.0 - thin[-1]) * model.totals[-1]).sum() * s * (1.0 + dist / rad) ** 2)
     return VesselMeasures(float((blood + clot).sum() * s * stretch), float((blood + clot).max()),
                           float(clot.sum() * s * stretch), art)
 
 
-def draw_labels(
-    tmap: TissueMap, model: ColumnModel, fs: FrameState, shape: tuple[int, int], spacing_mm: float,
+def region_anchors(model: ColumnModel, tmap: TissueMap) -> tuple[tuple[Anchors, ...], ...]:
+    """Anchors of every truth polygon (per vessel, in drawing order), computed once per clip."""
+    return tuple(tuple(anchor(model, r.x_mm, r.depth_mm, vessel=j) for r in regions)
+                 for j, regions in enumerate(tmap.regions))
+
+
+def draw_labels(  # noqa: PLR0917
+    tmap: TissueMap, anchors: tuple[tuple[Anchors, ...], ...], fs: FrameState, shape: tuple[int, int],
+    spacing_mm: float, vessels: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """Truth labels at the output grid, uint8 ``[rows, cols]``: 0 background, 1 lumen, 2 thrombus, 3 artery.
 
     Pixel ``[r, c]`` is centred at ``((c+0.5)·spacing_mm, (r+0.5)·spacing_mm)`` in current mm. A vein
-    whose walls have coapted is still drawn, as its one-pixel outline.
+    whose walls have coapted is still drawn, as its one-pixel outline. ``vessels`` limits the drawing to
+    those vessel indices (default all).
     """
     out = np.zeros(shape, np.uint8)
     scale = float(1 << _SHIFT) / spacing_mm
-    for regions in tmap.regions:
-        for j, region in enumerate(regions):
-            x, z = displace(fs, anchor(model, region.x_mm, region.depth_mm))
+    for v, (regions, region_anchor) in enumerate(zip(tmap.regions, anchors, strict=True)):
+        if vessels is not None and v not in vessels:
+            continue
+        for j, (region, a) in enumerate(zip(regions, region_anchor, strict=True)):
+            x, z = displace(fs, a)
             pts = np.round(np.stack([x * scale - (1 << _SHIFT) / 2, z * scale - (1 << _SHIFT) / 2], 1))
             poly = [pts.astype(np.int32)]
             area_px = 0.5 * abs(float(np.dot(x, np.roll(z, 1)) - np.dot(z, np.roll(x, 1)))) / spacing_mm**2

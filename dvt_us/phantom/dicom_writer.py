@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import io
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,6 @@ from pydicom.uid import (
     JPEGBaseline8Bit,
     UltrasoundImageStorage,
     UltrasoundMultiFrameImageStorage,
-    generate_uid,
 )
 
 from dvt_us import __version__
@@ -92,9 +92,12 @@ class WrittenInstance:
     """uint8 ``[frames, rows, cols]`` over the whole image; 0 outside the tissue region."""
 
 
+_UID_NAMESPACE = uuid.UUID("6f1c1f4e-3d0e-4d55-9a52-2f5a0c1b7d11")
+
+
 def deterministic_uid(*parts: object) -> str:
-    """A UID derived from ``parts`` (same parts, same UID), in the 2.25 UUID root."""
-    return str(generate_uid(prefix=None, entropy_srcs=[str(p) for p in parts]))
+    """A UID derived from ``parts`` (same parts, same UID): ``2.25.`` + a name-based (v5) UUID."""
+    return f"2.25.{uuid.uuid5(_UID_NAMESPACE, '/'.join(str(p) for p in parts)).int}"
 
 
 def sample_layout(rng: np.random.Generator) -> ScreenLayout:

@@ -9,7 +9,7 @@ colour (red towards the probe, blue away), the artery the other. Thrombus (label
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -159,8 +159,8 @@ def simulate_doppler(
     frames, labels = cine.render_frames(clip, [i], rng, persistence=False)
     gray, lab = frames[0], labels[0]
     im = params.imaging
-    target = deformation.draw_labels(replace(clip.tmap, regions=clip.tmap.regions[:1]), clip.columns,
-                                     clip.states[i], lab.shape, im.spacing_mm) > 0
+    target = deformation.draw_labels(clip.tmap, clip.region_anchors, clip.states[i], lab.shape, im.spacing_mm,
+                                     vessels=(0,)) > 0
     rows, cols = np.nonzero(target)
     top, left, bottom, right = d.box_margin_mm
     s = im.spacing_mm

@@ -46,10 +46,15 @@ class VesselRole(enum.Enum):
 
 
 SUPPORTED_SEGMENTS: tuple[Segment, ...] = (
+    Segment.IVC, Segment.CIV, Segment.EIV,
     Segment.CFV, Segment.SFJ, Segment.PFV, Segment.FV_P, Segment.FV_M, Segment.FV_D,
     Segment.POP, Segment.PTV, Segment.PER,
 )
-"""Segments examined by compression with a linear probe; the iliac veins and IVC are not."""
+"""Every simulated segment."""
+
+DEEP_SEGMENTS: tuple[Segment, ...] = (Segment.IVC, Segment.CIV, Segment.EIV)
+"""Iliac veins and IVC: deep, imaged with a low-frequency curved probe and judged by colour filling, not by
+compression (their compression clips are ``indeterminate``)."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +230,8 @@ class Scene:
     bone: Ellipse | None
     nodes: tuple[Ellipse, ...]
     """Hypoechoic distractors (lymph nodes, haematoma): not vessels, labelled background."""
+    gas: tuple[Ellipse, ...] = ()
+    """Bowel-gas pockets above deep vessels: bright reflectors that cast dirty shadows."""
 
     def __post_init__(self) -> None:
         if not self.veins or self.veins[0].role is not VesselRole.TARGET:
@@ -249,6 +256,9 @@ class _SegmentAnatomy:
 
 
 _ANATOMY: dict[Segment, _SegmentAnatomy] = {
+    Segment.IVC: _SegmentAnatomy((15.0, 25.0), (15.0, 22.0), "lateral", (10.0, 35.0), False),
+    Segment.CIV: _SegmentAnatomy((10.0, 16.0), (8.0, 12.0), "lateral", (10.0, 35.0), False),
+    Segment.EIV: _SegmentAnatomy((10.0, 16.0), (7.0, 10.0), "lateral", (10.0, 30.0), False),
     Segment.CFV: _SegmentAnatomy((10.0, 14.0), (7.0, 10.0), "lateral", (6.0, 30.0), False),
     Segment.SFJ: _SegmentAnatomy((10.0, 14.0), (7.0, 10.0), "lateral", (6.0, 30.0), False),
     Segment.PFV: _SegmentAnatomy((5.0, 8.0), (4.0, 6.0), "lateral", (5.0, 25.0), False),
@@ -274,7 +284,7 @@ def sample_mechanics(state: VeinState, rng: np.random.Generator) -> VeinMechanic
         VeinState.OCCLUSIVE: u(0.9, 0.99), VeinState.CHRONIC: u(0.5, 0.9),
     }[state]
     return VeinMechanics(
-        blood_min_thickness_ratio=u(0.0, 0.025),
+        blood_min_thickness_ratio=u(0.01, 0.03),
         collapse_pressure=u(0.45, 0.9),
         collapse_exponent=u(0.7, 1.6),
         thrombus_min_thickness_ratio=thrombus_min,
@@ -430,8 +440,9 @@ def sample_scene(
     """
     if segment not in _ANATOMY:
         raise ValueError(_unsupported(segment))
-    if not (25.0 <= width_mm <= 80.0 and 25.0 <= depth_mm <= 80.0):
-        raise ValueError(f"field of view {width_mm} x {depth_mm} mm outside 25–80 mm")
+    deep = segment in DEEP_SEGMENTS
+    if not (25.0 <= width_mm <= 160.0 and 25.0 <= depth_mm <= (160.0 if deep else 80.0)):
+        raise ValueError(f"field of view {width_mm} x {depth_mm} mm outside 25–80 mm (deep segments: 160 mm)")
     anat = _ANATOMY[segment]
     u = rng.uniform
     d_vein = u(*anat.vein_diameter_mm)
@@ -447,8 +458,8 @@ def sample_scene(
     skin = u(1.2, 3.0)
     fat = min(u(*anat.fat_mm), max(2.0, depth_mm * 0.45 - skin))
     fascia_bottom = skin + fat + u(0.5, 1.2)
-    top = max(fascia_bottom + 2.0 + r_d, 15.0)
-    bottom = min(50.0, depth_mm - r_d - 5.0 - (2 * r_art if anat.artery_offset == "deep" else 0.0))
+    top = max(fascia_bottom + 2.0 + r_d, 40.0 if deep else 15.0)
+    bottom = min(90.0 if deep else 50.0, depth_mm - r_d - 5.0 - (2 * r_art if anat.artery_offset == "deep" else 0.0))
     vein_z = u(top, max(top, bottom))
     side = -1.0 if laterality is Laterality.RIGHT else 1.0  # artery towards screen left on the right leg
     if rng.random() < 0.15:
@@ -464,6 +475,9 @@ def sample_scene(
     if segment is Segment.FV_D and rng.random() < 0.2:  # adductor canal: hard to compress even when normal
         mech = replace(veins[0].mechanics, collapse_pressure=u(1.1, 1.6))
         veins[0] = replace(veins[0], mechanics=mech)
+    if deep:  # behind the abdominal wall and bowel: the probe barely reaches them
+        mech = replace(veins[0].mechanics, collapse_pressure=u(2.0, 4.0), lateral_widening=u(0.0, 0.1))
+        veins[0] = replace(veins[0], mechanics=mech)
     veins += _companions(segment, lumen, artery.lumen, side=side, gap=gap, fat_top_mm=skin + 1.0,
                          depth_mm=depth_mm, rng=rng)
 
@@ -472,5 +486,20 @@ def sample_scene(
     layers = Layers(skin, fat, fascia_bottom - skin - fat, u(0.0, 2.0), u(20.0, 80.0), u(0.0, 6.3),
                     septa, tuple(u(-0.15, 0.15) for _ in range(n_septa)))
     sheath, bone, nodes = _surroundings(segment, [v.lumen for v in veins] + [artery.lumen], layers, width_mm, rng)
+    gas = _bowel_gas(lumen, fascia_bottom, width_mm, rng) if deep else ()
     return Scene(segment, laterality, state, width_mm, depth_mm, layers, sample_echogenicity(rng),
-                 tuple(veins), artery, sheath, bone, nodes)
+                 tuple(veins), artery, sheath, bone, nodes, gas)
+
+
+def _bowel_gas(lumen: Ellipse, fascia_bottom_mm: float, width_mm: float,
+               rng: np.random.Generator) -> tuple[Ellipse, ...]:
+    """Zero to three flat gas pockets between the abdominal wall and the vessel, mostly off its axis."""
+    out = []
+    for _ in range(int(rng.integers(0, 4))):
+        lowest = lumen.center_depth_mm - lumen.semi_depth_mm - 12.0
+        z = rng.uniform(fascia_bottom_mm + 4.0, max(fascia_bottom_mm + 5.0, lowest))
+        x = rng.uniform(0.05, 0.95) * width_mm
+        if abs(x - lumen.center_x_mm) < lumen.semi_width_mm + 4.0:
+            x += np.sign(x - lumen.center_x_mm + 1e-6) * (lumen.semi_width_mm + 6.0)
+        out.append(Ellipse(x, z, rng.uniform(3.0, 12.0), rng.uniform(1.0, 3.0), rng.uniform(-0.3, 0.3)))
+    return tuple(out)

@@ -271,6 +271,8 @@ def rasterize(scene: Scene, grid: ReferenceGrid, rng: np.random.Generator) -> Ti
     if scene.bone is not None:
         paint(scene.bone, Tissue.BONE_SURFACE, echo.bone_db)
         paint(_grown(scene.bone, -1.2), Tissue.BONE, -25.0)
+    for gas in scene.gas:  # bowel gas: a bright reflector that shadows everything below it
+        paint(gas, Tissue.BONE_SURFACE, echo.bone_db + 4.0 * mottle)
     if scene.sheath is not None:  # soft-edged echogenic connective tissue around the bundle
         rho = scene.sheath.rho(x[None, :], zz)
         blend = np.clip((1.35 - rho - 0.25 * mottle) / 0.5, 0.0, 1.0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -111,10 +112,17 @@ def render_clip(plan: ClipPlan, seed: int, out: Path, options: RenderOptions) ->
                                  colour_box=(box.top, box.left, box.bottom, box.right),
                                  settings_text=_settings_text(params))
         record |= {"frames": 1, "flow_fill_fraction": colour.flow_fill_fraction}
-    masks = out / "truth" / "masks" / f"{ident.sop_instance_uid}.npz"
-    masks.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(masks, labels=written.labels)
+    save_masks(out / "truth" / "masks" / f"{ident.sop_instance_uid}.npz", written.labels)
     return record
+
+
+def save_masks(path: Path, labels: np.ndarray) -> None:
+    """Write ``labels`` as a compressed .npz with a fixed timestamp, so that equal masks give equal bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = zipfile.ZipInfo("labels.npy", date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(path, "w") as archive, archive.open(info, "w") as member:
+        np.lib.format.write_array(member, np.ascontiguousarray(labels), allow_pickle=False)
 
 
 def _render_task(args: tuple[ClipPlan, int, Path, RenderOptions]) -> dict[str, Any]:
