@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from dvt_us import __version__
-from dvt_us.cli import inspect_command, phantom_command
+from dvt_us.cli import inspect_command, phantom_command, training_commands
 
 _COMMANDS = {"inspect": inspect_command, "phantom": phantom_command}
 
@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in _COMMANDS.items():
         module.register(commands.add_parser(name, help=module.HELP, description=module.HELP))
+    for name, text in training_commands.HELP.items():
+        training_commands.register(name, commands.add_parser(name, help=text, description=text))
     return parser
 
 
@@ -29,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dvt-us``; returns the process exit status (0 ok, 1 problems found, 2 usage error)."""
     args = build_parser().parse_args(argv)
     try:
+        if args.command in training_commands.HELP:
+            return training_commands.run(args.command, args)
         return int(_COMMANDS[args.command].run(args))
     except FileNotFoundError as exc:
         print(f"dvt-us {args.command}: {exc}", file=sys.stderr)

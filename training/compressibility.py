@@ -1,0 +1,115 @@
+"""Train the compressibility classifier on segmentation-derived curves of compression cines.
+
+Curves come from :mod:`dvt_us.preprocess.clip_features` — the function serving uses — applied to truth
+masks perturbed like a segmentation model's errors (erosion, dilation, dropped frames, lumen/thrombus
+confusion), and, when a segmentation model is given, to its own predictions.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from rich.progress import Progress
+
+from dvt_us.preprocess.clip_features import FEATURES, classifier_input, measure_clip
+from training.config import TrainConfig
+from training.data import COMPRESSIBILITY, PROGRESS_CONSOLE, TrainClip
+from training.metrics import classification_metrics
+from training.networks import TemporalClassifier
+from training.runs import RunLog
+
+_KERNEL = np.ones((3, 3), np.uint8)
+
+
+def perturb_masks(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Segmentation-like errors on ``[frames, S, S]`` truth labels."""
+    out = labels.copy()
+    for f in range(len(out)):
+        roll = rng.random()
+        if roll < 0.15:
+            vein = np.isin(out[f], (1, 2)).astype(np.uint8)
+            grown = cv2.dilate(vein, _KERNEL) if rng.random() < 0.5 else cv2.erode(vein, _KERNEL)
+            out[f][(grown == 1) & (out[f] == 0)] = 1
+            out[f][(grown == 0) & np.isin(out[f], (1, 2))] = 0
+        elif roll < 0.2:
+            out[f][np.isin(out[f], (1, 2))] = 0  # a missed frame
+        elif roll < 0.27:
+            lumen, thrombus = out[f] == 1, out[f] == 2
+            out[f][lumen & (rng.random(lumen.shape) < 0.3)] = 2
+            out[f][thrombus & (rng.random(thrombus.shape) < 0.3)] = 1
+    return out
+
+
+def _time_warp(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random sub-range of frames (the manoeuvre may start or end off-clip) at a random frame rate."""
+    n = len(labels)
+    start = int(rng.integers(0, max(1, n // 8)))
+    stop = n - int(rng.integers(0, max(1, n // 8)))
+    count = int(rng.integers(max(2, (stop - start) // 2), stop - start + 1))
+    return labels[np.linspace(start, stop - 1, count).round().astype(int)]
+
+
+def curves(clips: list[TrainClip], steps: int, rng: np.random.Generator | None, noise: float) -> np.ndarray:
+    """Classifier inputs ``[clips, features, steps]``; perturbed when ``rng`` is given."""
+    out = []
+    for clip in clips:
+        labels = clip.labels
+        if rng is not None:
+            labels = _time_warp(labels, rng)
+            if rng.random() < noise:
+                labels = perturb_masks(labels, rng)
+        out.append(classifier_input(measure_clip(labels, clip.spacing_mm), steps))
+    return np.stack(out)
+
+
+def train_compressibility(cfg: TrainConfig, train: list[TrainClip], val: list[TrainClip], run: RunLog) -> Path:
+    """Train on compression cines; checkpoint every epoch; return the best checkpoint."""
+    c = cfg.compressibility
+    train = [t for t in train if t.compressibility is not None]
+    val = [t for t in val if t.compressibility is not None]
+    if not train or not val:
+        raise ValueError("compressibility training needs compression cines with labels in train and validation")
+    torch.manual_seed(cfg.seed)
+    model = TemporalClassifier(len(FEATURES), c)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=c.learning_rate, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=c.epochs)
+    y_train = torch.as_tensor([t.compressibility for t in train])
+    counts = np.bincount(y_train.numpy(), minlength=len(COMPRESSIBILITY)).astype(float)
+    weights = torch.as_tensor(counts.sum() / np.maximum(counts, 1) / len(COMPRESSIBILITY), dtype=torch.float32)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=c.label_smoothing)
+    x_val = torch.as_tensor(curves(val, c.steps, None, 0.0))
+    y_val = np.array([t.compressibility for t in val])
+    start, best = run.resume(model, optimiser, scheduler)
+    with Progress(console=PROGRESS_CONSOLE) as progress:
+        task = progress.add_task("compressibility", total=c.epochs, completed=start)
+        for epoch in range(start, c.epochs):
+            began = time.perf_counter()
+            rng = np.random.default_rng([cfg.seed, epoch])
+            x = torch.as_tensor(curves(train, c.steps, rng, c.mask_noise))
+            order = torch.as_tensor(rng.permutation(len(train)))
+            model.train()
+            losses = []
+            for i in range(0, len(order), c.batch_size):
+                idx = order[i : i + c.batch_size]
+                if len(idx) < 2:
+                    continue
+                optimiser.zero_grad()
+                loss = loss_fn(model(x[idx]), y_train[idx])
+                loss.backward()
+                optimiser.step()
+                losses.append(float(loss))
+            scheduler.step()
+            model.eval()
+            with torch.no_grad():
+                probs = torch.softmax(model(x_val), dim=1).numpy()
+            metrics = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
+                       "seconds": time.perf_counter() - began,
+                       **classification_metrics(probs, y_val, COMPRESSIBILITY)}
+            best = run.end_epoch(model, optimiser, scheduler, metrics, score=metrics["accuracy"], best=best)
+            progress.update(task, completed=epoch + 1,
+                            description=f"compressibility  accuracy {metrics['accuracy']:.3f}")
+    return run.best_path

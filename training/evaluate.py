@@ -1,0 +1,63 @@
+"""Evaluate an exported model (ONNX Runtime, as served) on a dataset folder with truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from dvt_us.preprocess.clip_features import classifier_input, measure_clip
+from dvt_us.preprocess.model_input import InputSpec
+from training.data import COMPRESSIBILITY, TrainClip, load_folder, stack_context
+from training.metrics import classification_metrics, segmentation_metrics
+
+
+def _session(model_dir: Path) -> tuple[ort.InferenceSession, dict[str, Any]]:
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    return ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"]), manifest
+
+
+def segment_clip(session: ort.InferenceSession, clip: TrainClip, context: int, batch: int = 32) -> np.ndarray:
+    """Argmax labels ``[frames, S, S]`` for every frame of a clip in model geometry."""
+    name = session.get_inputs()[0].name
+    out = []
+    for start in range(0, len(clip.images), batch):
+        x = np.stack([stack_context(clip.images, f, context)
+                      for f in range(start, min(start + batch, len(clip.images)))])
+        out.append(session.run(None, {name: x})[0].argmax(axis=1).astype(np.uint8))
+    return np.concatenate(out)
+
+
+def evaluate(model_dir: Path, data_dir: Path, segmentation_dir: Path | None = None) -> dict[str, Any]:
+    """Metrics of a segmentation or compressibility model on every clip of ``data_dir``."""
+    session, manifest = _session(model_dir)
+    if manifest["task"] == "segmentation":
+        pre = manifest["preprocessing"]
+        clips = load_folder(data_dir, InputSpec(pre["size"], pre["context"]))
+        preds = [segment_clip(session, c, pre["context"]) for c in clips]
+        return {"clips": len(clips), **segmentation_metrics(np.concatenate(preds),
+                                                            np.concatenate([c.labels for c in clips]))}
+    steps = manifest["preprocessing"]["steps"]
+    if segmentation_dir is not None:
+        seg_session, seg_manifest = _session(segmentation_dir)
+        pre = seg_manifest["preprocessing"]
+        clips = [c for c in load_folder(data_dir, InputSpec(pre["size"], pre["context"]))
+                 if c.compressibility is not None]
+        labels = [segment_clip(seg_session, c, pre["context"]) for c in clips]
+    else:
+        clips = [c for c in load_folder(data_dir, InputSpec()) if c.compressibility is not None]
+        labels = [c.labels for c in clips]
+    pairs = zip(labels, clips, strict=True)
+    x = np.stack([classifier_input(measure_clip(lab, c.spacing_mm), steps) for lab, c in pairs])
+    logits = session.run(None, {session.get_inputs()[0].name: x})[0]
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    truth = np.array([c.compressibility for c in clips])
+    metrics = classification_metrics(probs, truth, COMPRESSIBILITY)
+    inadequate = [i for i, c in enumerate(clips) if COMPRESSIBILITY[c.compressibility] == "indeterminate"]
+    metrics["indeterminate_recall"] = float((probs[inadequate].argmax(axis=1) == 3).mean()) if inadequate else None
+    return {"clips": len(clips), "curves_from": "segmentation model" if segmentation_dir else "truth masks",
+            **metrics}
