@@ -1,0 +1,91 @@
+"""Segment a stream of B-mode frames of one view with the segmentation model, in batches.
+
+Frames arrive one at a time (from :func:`dvt_us.preprocess.iter_frames`); each is normalised and
+letterboxed once, kept in a small ring for the neighbouring-frame channels, and sent in batches.
+Labels come back in the view's own pixel grid.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from dvt_us.inference.registry import ModelManifest
+from dvt_us.inference.sessions import run_logits, softmax
+from dvt_us.preprocess.model_input import InputSpec, Letterbox, normalise
+
+
+@dataclass(frozen=True)
+class FrameSegmentation:
+    """Labels of one frame in the view grid, and the model's mean confidence over the vein pixels."""
+
+    index: int
+    labels: NDArray[np.uint8]
+    """uint8 ``[rows, cols]``: 0 background, 1 vein lumen, 2 thrombus, 3 artery."""
+    vein_confidence: float
+    """Mean winning-class probability over pixels labelled vein (lumen or thrombus); 0 if none."""
+
+
+def input_spec(manifest: ModelManifest) -> InputSpec:
+    """The preprocessing the model was trained with (from its manifest)."""
+    pre = manifest.preprocessing
+    return InputSpec(size=int(pre["size"]), context=int(pre["context"]))
+
+
+def _decode(scores: NDArray[np.float32], box: Letterbox, index: int) -> FrameSegmentation:
+    probs = box.to_source(scores)
+    labels = probs.argmax(axis=0).astype(np.uint8)
+    vein = (labels == 1) | (labels == 2)
+    confidence = float(probs.max(axis=0)[vein].mean()) if vein.any() else 0.0
+    return FrameSegmentation(index, labels, confidence)
+
+
+def segment_frames(
+    frames: Iterable[NDArray[np.uint8]],
+    session: ort.InferenceSession,
+    manifest: ModelManifest,
+    batch_size: int = 16,
+) -> Iterator[FrameSegmentation]:
+    """Segment frames ``[rows, cols]`` (uint8, one view, in order); yields one result per frame, in order.
+
+    Memory holds ``batch_size + 2 * context`` model inputs, whatever the clip length.
+    """
+    spec = input_spec(manifest)
+    k = spec.context
+    ring: deque[NDArray[np.float32]] = deque()
+    box: Letterbox | None = None
+    first = 0  # index of ring[0]
+    next_out = 0
+    total = 0
+
+    def flush(box: Letterbox, last: bool) -> Iterator[FrameSegmentation]:
+        nonlocal next_out, first
+        ready = total if last else total - k  # frames whose right neighbours have arrived
+        while next_out < ready:
+            stop = min(ready, next_out + batch_size)
+            batch = np.stack([
+                np.stack([ring[min(max(i + d, 0), total - 1) - first] for d in range(-k, k + 1)])
+                for i in range(next_out, stop)
+            ])
+            probs = softmax(run_logits(session, manifest, batch), axis=1)
+            for j, i in enumerate(range(next_out, stop)):
+                yield _decode(probs[j], box, i)
+            next_out = stop
+            while first < next_out - k:  # drop frames no longer needed as left context
+                ring.popleft()
+                first += 1
+
+    for frame in frames:
+        if box is None:
+            box = Letterbox(frame.shape[0], frame.shape[1], spec.size)
+        ring.append(box.to_model(normalise(frame)))
+        total += 1
+        if total - k - next_out >= batch_size:
+            yield from flush(box, last=False)
+    if box is not None:
+        yield from flush(box, last=True)

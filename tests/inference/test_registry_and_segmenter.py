@@ -1,0 +1,79 @@
+"""Model registry (manifests, sha256) and streaming segmentation, on a small real ONNX model built here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from dvt_us.inference import ModelError, ModelRegistry, segment_frames, session_for  # noqa: E402
+from dvt_us.inference.sessions import run_logits, softmax  # noqa: E402
+from dvt_us.preprocess.model_input import InputSpec, model_frames  # noqa: E402
+
+
+def _conv_model(path: Path, channels: int, seed: int = 0) -> None:
+    """A 3x3 convolution from `channels` inputs to 4 class logits: a real ONNX graph for ORT."""
+    rng = np.random.default_rng(seed)
+    weight = numpy_helper.from_array(rng.standard_normal((4, channels, 3, 3)).astype(np.float32), "w")
+    node = helper.make_node("Conv", ["image", "w"], ["logits"], pads=[1, 1, 1, 1])
+    graph = helper.make_graph(
+        [node], "conv",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", channels, 64, 64])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 4, 64, 64])],
+        initializer=[weight],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+
+
+def _publish(root: Path, name: str, version: str, context: int = 1) -> Path:
+    folder = root / name / version
+    folder.mkdir(parents=True)
+    _conv_model(folder / "model.onnx", 2 * context + 1)
+    manifest = {
+        "name": name, "version": version, "task": "segmentation",
+        "inputs": [{"name": "image", "shape": ["batch", 2 * context + 1, 64, 64]}],
+        "outputs": [{"name": "logits", "shape": ["batch", 4, 64, 64]}],
+        "labels": ["background", "vein lumen", "thrombus", "artery"],
+        "preprocessing": {"size": 64, "context": context},
+        "sha256": hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest(),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_registry_versions_unknown_names_and_tampering(tmp_path: Path) -> None:
+    _publish(tmp_path, "seg", "0.2.0")
+    _publish(tmp_path, "seg", "0.10.0")
+    registry = ModelRegistry(tmp_path)
+    assert registry.available() == {"seg": ["0.2.0", "0.10.0"]}
+    assert registry.get("seg").version == "0.10.0"
+    with pytest.raises(ModelError, match="valid models: seg"):
+        registry.get("segg")
+    with pytest.raises(ModelError, match=r"valid versions: 0\.2\.0, 0\.10\.0"):
+        registry.get("seg", "9")
+    (tmp_path / "seg" / "0.2.0" / "model.onnx").write_bytes(b"tampered")
+    with pytest.raises(ModelError, match="sha256"):
+        registry.get("seg", "0.2.0")
+
+
+@pytest.mark.parametrize("frames", [1, 5, 37])
+def test_streaming_equals_whole_clip(tmp_path: Path, frames: int) -> None:
+    _publish(tmp_path, "seg", "1")
+    manifest = ModelRegistry(tmp_path).get("seg")
+    session = session_for(manifest)
+    rng = np.random.default_rng(frames)
+    bmodes = rng.integers(0, 255, (frames, 90, 120), dtype=np.uint8)
+    streamed = list(segment_frames(iter(bmodes), session, manifest, batch_size=4))
+    assert [s.index for s in streamed] == list(range(frames))
+    inputs, box = model_frames(bmodes, InputSpec(64, 1))
+    probs = softmax(run_logits(session, manifest, inputs), axis=1)
+    for s, frame_probs in zip(streamed, probs, strict=True):
+        expected = box.to_source(frame_probs).argmax(axis=0)
+        assert s.labels.shape == (90, 120)
+        np.testing.assert_array_equal(s.labels, expected)
