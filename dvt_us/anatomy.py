@@ -161,29 +161,71 @@ _PHRASES.sort(key=lambda item: -len(item[0]))
 
 _SIDES = {"R": Laterality.RIGHT, "RT": Laterality.RIGHT, "RIGHT": Laterality.RIGHT,
           "L": Laterality.LEFT, "LT": Laterality.LEFT, "LEFT": Laterality.LEFT}
+_VEIN_WORDS = {"V", "VEIN", "VEINS", "VN"}
+_NEEDS_CONTEXT = {"PER", "R", "L"}
+"""Tokens that are also ordinary words or letters ("2 images per segment"): they count only next to a
+side, a vein word or another segment phrase, or in a short label such as ``"LT PER"``."""
+_SHORT_LABEL_TOKENS = 2
 
 
 def tokens(text: str) -> list[str]:
     """Split free text into upper-case alphanumeric tokens, dropping filler words such as ``VEIN``."""
-    return [t for t in re.split(r"[^A-Z0-9]+", text.upper()) if t and t not in _FILLER]
+    return [t for t in _raw_tokens(text) if t not in _FILLER]
 
 
-def segments_in_text(text: str) -> set[Segment]:
-    """All segment phrases found in ``text``, longest match first; ``UNASSIGNED`` marks a bare ``FV``."""
-    words = tokens(text)
-    found: set[Segment] = set()
+def _raw_tokens(text: str) -> list[str]:
+    return [t for t in re.split(r"[^A-Z0-9]+", text.upper()) if t]
+
+
+def _phrases(words: list[str]) -> list[tuple[int, int, Segment]]:
+    """(start, stop, segment) of the segment phrases in ``words``, longest match first, left to right."""
+    spans = []
     i = 0
     while i < len(words):
         for phrase, segment in _PHRASES:
             if tuple(words[i : i + len(phrase)]) == phrase:
-                found.add(segment)
+                spans.append((i, i + len(phrase), segment))
                 i += len(phrase)
                 break
         else:
             i += 1
+    return spans
+
+
+def _in_context(words: list[str], start: int, stop: int, anchors: set[int], raw_count: int) -> bool:
+    """Whether an ambiguous token at ``words[start:stop]`` stands next to an anchor or in a short label."""
+    return raw_count <= _SHORT_LABEL_TOKENS or bool({start - 1, stop} & anchors)
+
+
+def segments_in_text(text: str) -> set[Segment]:
+    """All segment phrases found in ``text``; ``UNASSIGNED`` marks a bare ``FV`` (level unknown)."""
+    raw = _raw_tokens(text)
+    words = [t for t in raw if t not in _FILLER or t in _VEIN_WORDS]
+    spans = _phrases([t for t in words if t not in _VEIN_WORDS])
+    # Map spans back to positions in `words` (vein words kept as anchors).
+    positions = [i for i, t in enumerate(words) if t not in _VEIN_WORDS]
+    anchors = {i for i, t in enumerate(words) if t in _VEIN_WORDS or t in _SIDES and t not in _NEEDS_CONTEXT}
+    found: set[Segment] = set()
+    for start, stop, segment in spans:
+        first, last = positions[start], positions[stop - 1]
+        ambiguous = words[first] in _NEEDS_CONTEXT and stop - start == 1
+        if ambiguous and not _in_context(words, first, last + 1, anchors, len(raw)):
+            continue
+        found.add(segment)
     return found
 
 
 def sides_in_text(text: str) -> set[Laterality]:
-    """The sides named in ``text`` by the tokens RT/LT/RIGHT/LEFT/R/L."""
-    return {_SIDES[t] for t in tokens(text) if t in _SIDES}
+    """The sides named in ``text``: RT/LT/RIGHT/LEFT, and R/L next to a segment or vein word."""
+    raw = _raw_tokens(text)
+    words = [t for t in raw if t not in _FILLER or t in _VEIN_WORDS]
+    plain = [t for t in words if t not in _VEIN_WORDS]
+    positions = [i for i, t in enumerate(words) if t not in _VEIN_WORDS]
+    anchors = {i for i, t in enumerate(words) if t in _VEIN_WORDS}
+    for start, stop, _ in _phrases(plain):
+        anchors |= set(range(positions[start], positions[stop - 1] + 1))
+    found = set()
+    for i, t in enumerate(words):
+        if t in _SIDES and (t not in _NEEDS_CONTEXT or _in_context(words, i, i + 1, anchors, len(raw))):
+            found.add(_SIDES[t])
+    return found

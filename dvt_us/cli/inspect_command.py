@@ -75,7 +75,8 @@ def inspect_rows(result: IngestResult, ultrasound_only: bool = False) -> list[In
     rows += [InspectRow(file=r.source, status="rejected", problems=[f"{r.code.value}: {r.message}"])
              for r in result.rejected if not (ultrasound_only and r.code is ProblemCode.NOT_ULTRASOUND)]
     if not ultrasound_only:
-        rows += [InspectRow(file=s, status="skipped", problems=["not-dicom: not a DICOM file"]) for s in result.skipped]
+        rows += [InspectRow(file=s.source, status="skipped", problems=[f"{s.code.value}: {s.message}"])
+                 for s in result.skipped]
     return rows
 
 
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         not_us = sum(r.code is ProblemCode.NOT_ULTRASOUND for r in result.rejected)
         out.print(
             f"{len(result.clips)} instances in {len(result.subjects)} subjects; {len(result.duplicates)} duplicates, "
-            f"{len(result.rejected) - not_us} rejected, {not_us} not ultrasound, {len(result.skipped)} not DICOM"
+            f"{len(result.rejected) - not_us} rejected, {not_us} not ultrasound, {len(result.skipped)} skipped (not DICOM or ignored)"
         )
     shown_rejected = [r for r in rows if r.status == "rejected"]
     return 1 if shown_rejected else 0

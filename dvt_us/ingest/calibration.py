@@ -96,10 +96,10 @@ class View:
     colour_flow_box: PixelBox | None = None
 
 
-def read_regions(ds: Dataset) -> list[Region]:
-    """Parse SequenceOfUltrasoundRegions; items without a location are ignored."""
-    regions = []
-    for item in ds.get("SequenceOfUltrasoundRegions", []):
+def read_regions(ds: Dataset) -> tuple[list[Region], list[Problem]]:
+    """Parse SequenceOfUltrasoundRegions; an item that cannot be read is dropped with a problem."""
+    regions, problems = [], []
+    for n, item in enumerate(ds.get("SequenceOfUltrasoundRegions", [])):
         try:
             box = PixelBox(
                 int(item.RegionLocationMinY0),
@@ -107,33 +107,38 @@ def read_regions(ds: Dataset) -> list[Region]:
                 int(item.RegionLocationMaxY1) + 1,
                 int(item.RegionLocationMaxX1) + 1,
             )
-        except (AttributeError, TypeError, ValueError):
-            continue
-        regions.append(
-            Region(
-                spatial_format=int(item.get("RegionSpatialFormat", 0) or 0),
-                data_type=int(item.get("RegionDataType", 0) or 0),
-                box=box,
-                units_x=int(item.get("PhysicalUnitsXDirection", 0) or 0),
-                units_y=int(item.get("PhysicalUnitsYDirection", 0) or 0),
-                delta_x=float(item.get("PhysicalDeltaX", 0.0) or 0.0),
-                delta_y=float(item.get("PhysicalDeltaY", 0.0) or 0.0),
+            regions.append(
+                Region(
+                    spatial_format=int(item.get("RegionSpatialFormat", 0) or 0),
+                    data_type=int(item.get("RegionDataType", 0) or 0),
+                    box=box,
+                    units_x=int(item.get("PhysicalUnitsXDirection", 0) or 0),
+                    units_y=int(item.get("PhysicalUnitsYDirection", 0) or 0),
+                    delta_x=float(item.get("PhysicalDeltaX", 0.0) or 0.0),
+                    delta_y=float(item.get("PhysicalDeltaY", 0.0) or 0.0),
+                )
             )
-        )
-    return regions
+        except (AttributeError, TypeError, ValueError) as exc:
+            problems.append(Problem(ProblemCode.BAD_ATTRIBUTE, Severity.WARNING,
+                                    f"ultrasound region {n + 1} unreadable and ignored: {exc}"))
+    return regions, problems
 
 
 def _region_spacing_mm(region: Region) -> tuple[float, float] | None:
-    if region.units_x == CM_UNITS and region.units_y == CM_UNITS and region.delta_x > 0 and region.delta_y > 0:
-        return region.delta_y * 10.0, region.delta_x * 10.0
+    # PhysicalDelta may be negative (an axis that runs against the pixel index); spacing is its size.
+    if region.units_x == CM_UNITS and region.units_y == CM_UNITS and region.delta_x and region.delta_y:
+        return abs(region.delta_y) * 10.0, abs(region.delta_x) * 10.0
     return None
 
 
 def _pixel_spacing_mm(ds: Dataset) -> tuple[float, float] | None:
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = ds.get(keyword)
-        if value is not None and len(value) == 2 and float(value[0]) > 0 and float(value[1]) > 0:
-            return float(value[0]), float(value[1])
+        try:
+            value = [float(v) for v in ds.get(keyword) or []]
+        except (TypeError, ValueError):
+            continue  # a malformed optional attribute: treated as absent, flagged as uncalibrated
+        if len(value) == 2 and value[0] > 0 and value[1] > 0:
+            return value[0], value[1]
     return None
 
 
@@ -144,6 +149,10 @@ def views_from_dataset(ds: Dataset, regions: list[Region]) -> tuple[list[View], 
     problems: list[Problem] = []
     tissue = [r for r in regions if r.spatial_format == 1 and r.data_type == RegionDataType.TISSUE]
     colour = [r for r in regions if r.data_type == RegionDataType.COLOR_FLOW]
+    if not regions and "SequenceOfUltrasoundRegions" in ds and len(ds.SequenceOfUltrasoundRegions):
+        # Regions were declared but none could be read: do not fall back to the whole screen.
+        return [], [Problem(ProblemCode.NO_TISSUE_VIEW, Severity.ERROR,
+                            "the Sequence of Ultrasound Regions holds no readable region")]
     if not regions:
         spacing = _pixel_spacing_mm(ds)
         problems.append(

@@ -36,6 +36,8 @@ class PixelFormat:
     bits_allocated: int
     bits_stored: int
     pixel_representation: int
+    codestream_ycbcr: bool = False
+    """The header says RGB but the JPEG codestream is YCbCr: decoded samples are YCbCr."""
 
     @property
     def is_colour(self) -> bool:

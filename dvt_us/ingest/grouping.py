@@ -67,7 +67,8 @@ class IngestResult:
 
     subjects: tuple[Subject, ...]
     rejected: tuple[Rejected, ...]
-    skipped: tuple[str, ...]
+    skipped: tuple[Rejected, ...]
+    """Files not read as instances: not DICOM, or ignored on purpose (DICOMDIR, hidden files)."""
     duplicates: tuple[Clip, ...] = ()
 
     @property
@@ -107,7 +108,8 @@ def group_clips(clips: Iterable[Clip]) -> tuple[Subject, ...]:
                 )
             )
             visits.append(Visit(visit_id, studies))
-        visits.sort(key=lambda v: (v.studies[0].study_date or "99999999", v.visit))
+        visits.sort(key=lambda v: (min((s.study_date for s in v.studies if s.study_date), default="99999999"),
+                                   v.visit))
         subjects.append(Subject(subject_id, tuple(visits)))
     return tuple(subjects)
 
@@ -126,15 +128,18 @@ def ingest(paths: Iterable[str | os.PathLike[str]], progress: ProgressCallback |
     sources: list[Source] = list(find_sources(paths))
     clips: list[Clip] = []
     rejected: list[Rejected] = []
-    skipped: list[str] = []
+    skipped: list[Rejected] = []
     for done, source in enumerate(sources, start=1):
-        try:
-            clips.append(read_clip(source))
-        except IngestError as err:
-            if err.code is ProblemCode.NOT_DICOM:
-                skipped.append(source.label)
-            else:
-                rejected.append(Rejected(err.source, err.code, err.message))
+        if source.ignored:
+            skipped.append(Rejected(source.label, ProblemCode.IGNORED, source.ignored))
+        elif source.unreadable:
+            rejected.append(Rejected(source.label, ProblemCode.UNREADABLE, source.unreadable))
+        else:
+            try:
+                clips.append(read_clip(source))
+            except IngestError as err:
+                bucket = skipped if err.code is ProblemCode.NOT_DICOM else rejected
+                bucket.append(Rejected(err.source, err.code, err.message))
         if progress is not None:
             progress(done, len(sources), source.label)
     unique, duplicates = unique_instances(clips)

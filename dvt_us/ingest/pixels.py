@@ -43,6 +43,8 @@ class ColourSpace(enum.Enum):
     RGB = "rgb"
     YBR = "ybr"
     """Full-range YCbCr (ITU-R BT.601 as in JPEG/JFIF)."""
+    YBR_PARTIAL = "ybr-partial"
+    """Studio-range YCbCr (YBR_PARTIAL_420/422)."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,12 @@ def _convert(frame: NDArray, decoded_as: str, pixels: PixelFormat, lut: NDArray[
         return RawFrame(index, lut[frame], ColourSpace.RGB)
     if frame.ndim == 3:
         # JPEG 2000 decoders undo the RCT/ICT component transform themselves: YBR_RCT/ICT arrive as RGB.
-        ycbcr = decoded_as.startswith(("YBR_FULL", "YBR_PARTIAL"))
-        space = ColourSpace.YBR if ycbcr else ColourSpace.RGB
+        if decoded_as.startswith("YBR_PARTIAL"):
+            space = ColourSpace.YBR_PARTIAL
+        elif decoded_as.startswith("YBR_FULL") or pixels.codestream_ycbcr:
+            space = ColourSpace.YBR
+        else:
+            space = ColourSpace.RGB
         return RawFrame(index, _to_uint8(frame, pixels.bits_stored, False), space)
     gray = _to_uint8(frame, pixels.bits_stored, pixels.pixel_representation == 1)
     return RawFrame(index, 255 - gray if decoded_as == "MONOCHROME1" else gray, ColourSpace.GRAY)
@@ -106,8 +112,10 @@ def iter_raw_frames(source: Source, pixels: PixelFormat, indices: list[int] | No
         with open_source(source) as fh:
             ds_out = Dataset()
             lut: NDArray[np.uint8] | None = None
+            # indices=None lets pydicom walk the fragments once; a list would re-parse them for every frame.
             stream = cast(Generator[NDArray, None, None], iter_pixels(
-                fh, ds_out=ds_out, indices=wanted, as_rgb=False, decoding_plugin=plugin,
+                fh, ds_out=ds_out, indices=None if indices is None else wanted, as_rgb=False,
+                decoding_plugin=plugin,
                 specific_tags=[int(tag_for_keyword(k) or 0) for k in _COLOUR_TAGS] if palette else None,
             ))
             try:
@@ -135,6 +143,10 @@ def luma_chroma(frame: RawFrame) -> tuple[NDArray[np.uint8], NDArray[np.int16] |
         return px, None
     if frame.colour_space is ColourSpace.YBR:
         return px[..., 0], px[..., 1:].astype(np.int16) - 128
+    if frame.colour_space is ColourSpace.YBR_PARTIAL:  # studio range: Y 16-235, Cb/Cr 16-240
+        y = np.clip((px[..., 0].astype(np.float32) - 16) * (255 / 219), 0, 255)
+        chroma = (px[..., 1:].astype(np.float32) - 128) * (255 / 224)
+        return np.rint(y).astype(np.uint8), np.rint(chroma).astype(np.int16)
     rgb = px.astype(np.float32)
     y = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
     cb = -0.168736 * rgb[..., 0] - 0.331264 * rgb[..., 1] + 0.5 * rgb[..., 2]

@@ -22,6 +22,7 @@ class ProblemCode(enum.Enum):
     """Why a file was rejected or a clip flagged; stable strings for reports and the JSON output."""
 
     NOT_DICOM = "not-dicom"
+    IGNORED = "ignored"
     UNREADABLE = "unreadable"
     TRUNCATED = "truncated"
     NOT_ULTRASOUND = "not-ultrasound"
@@ -43,6 +44,8 @@ class ProblemCode(enum.Enum):
     VISIT_FROM_DATE = "visit-from-study-date"
     CONFLICTING_ANATOMY = "conflicting-anatomy"
     NO_TISSUE_VIEW = "no-tissue-view"
+    PHOTOMETRIC_MISMATCH = "photometric-mismatch"
+    BAD_ATTRIBUTE = "bad-attribute"
 
 
 @dataclass(frozen=True)

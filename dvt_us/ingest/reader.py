@@ -8,14 +8,16 @@ Pixel module, fragment counts against NumberOfFrames, truncation.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any, BinaryIO
 
+import cv2
 import numpy as np
 import pydicom
 from pydicom import uid as uids
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.encaps import parse_basic_offsets, parse_fragments
+from pydicom.encaps import generate_frames, parse_basic_offsets, parse_fragments
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import get_expected_length
@@ -24,6 +26,7 @@ from dvt_us.ingest import calibration
 from dvt_us.ingest.calibration import SPECTRAL_DOPPLER_TYPES, RegionDataType, View
 from dvt_us.ingest.clip import Clip, ClipKind, PixelFormat
 from dvt_us.ingest.identity import identity_from_dataset
+from dvt_us.ingest.jpeg import codestream_is_ycbcr
 from dvt_us.ingest.pixels import colour_mask, iter_raw_frames, luma_chroma
 from dvt_us.ingest.problems import IngestError, Problem, ProblemCode, Severity
 from dvt_us.ingest.sources import Source, open_source
@@ -179,19 +182,47 @@ def _check_pixel_data(source: Source, ds: Dataset, fmt: PixelFormat, file_size: 
                           f"NumberOfFrames is {fmt.frames} but the encapsulated PixelData holds {found}")
 
 
+def _check_jpeg_colour(ds: Dataset, fmt: PixelFormat) -> tuple[PixelFormat, list[Problem]]:
+    """Trust a JPEG codestream over an ``RGB`` header that contradicts it (see :mod:`dvt_us.ingest.jpeg`)."""
+    jpeg = uids.UID(fmt.transfer_syntax_uid) in (uids.JPEGBaseline8Bit, uids.JPEGExtended12Bit)
+    if not (jpeg and fmt.samples_per_pixel == 3 and fmt.photometric_interpretation == "RGB"):
+        return fmt, []
+    first = next(generate_frames(ds.PixelData, number_of_frames=fmt.frames), b"")
+    if codestream_is_ycbcr(first):
+        problem = Problem(ProblemCode.PHOTOMETRIC_MISMATCH, Severity.WARNING,
+                          "PhotometricInterpretation is RGB but the JPEG codestream is YCbCr: decoded as YCbCr")
+        return replace(fmt, codestream_ycbcr=True), [problem]
+    return fmt, []
+
+
+def _number(ds: Dataset, keyword: str, problems: list[Problem]) -> float:
+    """A numeric attribute, 0 when absent or unreadable (with a problem quoting the bad value)."""
+    try:
+        return float(ds.get(keyword) or 0)
+    except (TypeError, ValueError):
+        raw = ds.get_item(keyword)
+        shown = getattr(raw, "value", raw)
+        problems.append(Problem(ProblemCode.BAD_ATTRIBUTE, Severity.WARNING, f"{keyword} {shown!r} is not a number"))
+        return 0.0
+
+
 def _frame_times_s(ds: Dataset, frames: int) -> tuple[tuple[float, ...], list[Problem]]:
     if frames == 1:
         return (0.0,), []
-    vector = ds.get("FrameTimeVector")
-    if vector is not None and len(vector) == frames:
-        increments = np.asarray([float(v) for v in vector]) / 1000.0
+    problems: list[Problem] = []
+    try:
+        vector = ds.get("FrameTimeVector")
+        increments = np.atleast_1d(np.asarray(vector, dtype=float)) / 1000.0 if vector is not None else None
+    except (TypeError, ValueError):
+        problems.append(Problem(ProblemCode.BAD_ATTRIBUTE, Severity.WARNING, "FrameTimeVector is not numeric"))
+        increments = None
+    if increments is not None and increments.shape == (frames,) and (increments[1:] > 0).all():
         increments[0] = 0.0
-        return tuple(np.cumsum(increments).tolist()), []
-    frame_time_ms = float(ds.get("FrameTime", 0) or 0)
+        return tuple(np.cumsum(increments).tolist()), problems
+    frame_time_ms = _number(ds, "FrameTime", problems)
     if frame_time_ms <= 0:
-        rate = float(ds.get("CineRate", 0) or ds.get("RecommendedDisplayFrameRate", 0) or 0)
+        rate = _number(ds, "CineRate", problems) or _number(ds, "RecommendedDisplayFrameRate", problems)
         frame_time_ms = 1000.0 / rate if rate > 0 else 0.0
-    problems = []
     if frame_time_ms <= 0:
         frame_time_ms = 1000.0 / DEFAULT_FRAME_RATE_HZ
         problems.append(Problem(ProblemCode.NO_FRAME_TIME, Severity.WARNING,
@@ -204,7 +235,8 @@ def _has_colour_pixels(source: Source, fmt: PixelFormat, views: list[View]) -> b
     _, chroma = luma_chroma(frame)
     if chroma is None:
         return False
-    mask = colour_mask(chroma)
+    # Thin coloured graphics (markers, calipers, cursors, text) vanish under an opening; flow blobs stay.
+    mask = cv2.morphologyEx(colour_mask(chroma).astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     return any(
         float(mask[v.box.row0 : v.box.row1, v.box.col0 : v.box.col1].mean()) >= _MIN_COLOUR_FRACTION for v in views
     )
@@ -233,9 +265,12 @@ def _clip_from_dataset(source: Source, ds: Dataset, file_size: int) -> Clip:
     _check_complete(source, ds, file_size)
     fmt = _pixel_format(source, ds)
     _check_pixel_data(source, ds, fmt, file_size)
+    fmt, colour_problems = _check_jpeg_colour(ds, fmt)
     identity, problems = identity_from_dataset(ds)
-    regions = calibration.read_regions(ds)
+    problems += colour_problems
+    regions, region_problems = calibration.read_regions(ds)
     views, view_problems = calibration.views_from_dataset(ds, regions)
+    view_problems = region_problems + view_problems
     frame_times, time_problems = _frame_times_s(ds, fmt.frames)
     return Clip(
         source=source,

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,10 +23,16 @@ _SKIP_NAMES = {"DICOMDIR", ".DS_Store", "Thumbs.db"}
 
 @dataclass(frozen=True, order=True)
 class Source:
-    """One file to read: a path on disk, or a member of a zip archive at ``path``."""
+    """One file to read: a path on disk, or a member of a zip archive at ``path``.
+
+    ``ignored`` says why a file is left out on purpose (DICOMDIR, hidden files); ``unreadable`` why a
+    folder or archive could not be listed. Ingestion reports both instead of reading the source.
+    """
 
     path: Path
     member: str | None = None
+    ignored: str | None = field(default=None, compare=False)
+    unreadable: str | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
@@ -69,30 +75,54 @@ def _is_zip(path: Path) -> bool:
 
 
 def _zip_members(path: Path) -> Iterator[Source]:
-    with zipfile.ZipFile(path) as archive:
-        for info in sorted(archive.infolist(), key=lambda i: i.filename):
-            name = Path(info.filename).name
-            if info.is_dir() or name in _SKIP_NAMES or name.startswith("._"):
-                continue
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = sorted(archive.infolist(), key=lambda i: i.filename)
+    except (zipfile.BadZipFile, OSError) as exc:
+        yield Source(path, unreadable=f"zip archive cannot be read: {exc}")
+        return
+    if not any(not i.is_dir() for i in infos):
+        yield Source(path, ignored="empty zip archive")
+    for info in infos:
+        name = Path(info.filename).name
+        if info.is_dir():
+            continue
+        if name in _SKIP_NAMES or name.startswith("._"):
+            yield Source(path, info.filename, ignored=f"{name}: not an instance (index or resource file)")
+        else:
             yield Source(path, info.filename)
+
+
+def _files(root: Path) -> Iterator[Source]:
+    try:
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+    except OSError as exc:
+        yield Source(root, unreadable=f"folder cannot be listed: {exc}")
+        return
+    for path in files:
+        if path.name in _SKIP_NAMES or path.name.startswith("."):
+            yield Source(path, ignored=f"{path.name}: hidden, index or resource file")
+        elif _is_zip(path):
+            yield from _zip_members(path)
+        else:
+            yield Source(path)
 
 
 def find_sources(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Source]:
     """Every candidate file under ``paths``: files as given, folders recursively, zips member by member.
 
-    Order is deterministic (sorted by path). Hidden files, ``DICOMDIR`` and macOS resource forks are
-    left out. A path that does not exist raises :class:`FileNotFoundError` before anything is read.
+    Order is deterministic (sorted by path). Hidden files, ``DICOMDIR`` and macOS resource forks come
+    back marked ``ignored``; a folder or archive that cannot be listed comes back marked ``unreadable``.
+    A path that does not exist raises :class:`FileNotFoundError` before anything is read.
     """
     roots = [Path(p) for p in paths]
     missing = [str(p) for p in roots if not p.exists()]
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
     for root in roots:
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for path in files:
-            if path.name in _SKIP_NAMES or (path.name.startswith(".") and path != root):
-                continue
-            if _is_zip(path):
-                yield from _zip_members(path)
-            else:
-                yield Source(path)
+        if root.is_dir():
+            yield from _files(root)
+        elif _is_zip(root):
+            yield from _zip_members(root)
+        else:
+            yield Source(root)

@@ -59,6 +59,11 @@ def view_frame(raw: RawFrame, view: View) -> ViewFrame:
     flow: NDArray[np.float32] | None = None
     if chroma is not None:
         mask = colour_mask(chroma)
+        if view.colour_flow_box is not None:  # colour outside the declared colour box is graphics, not flow
+            cb = view.colour_flow_box
+            inside = np.zeros_like(mask)
+            inside[cb.row0 - box.row0 : cb.row1 - box.row0, cb.col0 - box.col0 : cb.col1 - box.col0] = True
+            mask &= inside
         if mask.any():
             rb = _CR_TO_RB * chroma[..., 1] + _CB_TO_RB * chroma[..., 0]
             flow = np.where(mask, np.clip(rb, -1.0, 1.0), 0.0).astype(np.float32)

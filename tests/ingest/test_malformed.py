@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ def test_malformed_corpus_never_crashes_and_reports_every_file(tmp_path: Path) -
     paths = _corpus(tmp_path / "bad")
     result = ingest([tmp_path / "bad"])
     seen = [c.source.label for c in (*result.clips, *result.duplicates)]
-    seen += [r.source for r in result.rejected] + list(result.skipped)
+    seen += [r.source for r in (*result.rejected, *result.skipped)]
     assert sorted(seen) == sorted(str(p) for p in paths), "every file is accounted for, once"
     assert result.rejected, "the corpus must contain rejected files"
     for rejected in result.rejected:
@@ -141,3 +142,51 @@ def test_corrupt_jpeg_frame_is_a_decode_error_naming_the_frame(tmp_path: Path) -
         list(iter_frames(clip))
     assert info.value.code is ProblemCode.DECODE_FAILED
     assert "frame 3" in info.value.message
+
+
+def test_broken_zip_hidden_files_and_dicomdir_are_reported(tmp_path: Path) -> None:
+    write(ultrasound_dataset(UltrasoundSpec()), tmp_path / "good.dcm")
+    with zipfile.ZipFile(tmp_path / "broken.zip", "w") as archive:
+        archive.writestr("a.dcm", b"x" * 100)
+    data = (tmp_path / "broken.zip").read_bytes()
+    (tmp_path / "broken.zip").write_bytes(data.replace(b"PK\x01\x02", b"XX\x01\x02"))  # central directory gone
+    (tmp_path / ".hidden.dcm").write_bytes(b"x")
+    (tmp_path / "DICOMDIR").write_bytes(b"x")
+    result = ingest([tmp_path])
+    assert [c.source.path.name for c in result.clips] == ["good.dcm"]
+    names = {Path(s.source).name: s.code for s in (*result.skipped, *result.rejected)}
+    assert names[".hidden.dcm"] is ProblemCode.IGNORED
+    assert names["DICOMDIR"] is ProblemCode.IGNORED
+    assert names["broken.zip"] is ProblemCode.UNREADABLE
+
+
+def test_bad_optional_attributes_flag_instead_of_reject(tmp_path: Path) -> None:
+    ds = ultrasound_dataset(UltrasoundSpec(frames=3))
+    ds.FrameTime = "40.0"
+    ds.SequenceOfUltrasoundRegions[0].PhysicalDeltaX = -0.01  # an axis running against the pixel index
+    path = write(ds, tmp_path / "odd.dcm")
+    data = path.read_bytes()
+    assert data.count(b"40.0") == 1
+    path.write_bytes(data.replace(b"40.0", b"fast"))  # a scanner's malformed DS value
+    clip = read_clip(Source(path))
+    codes = {p.code for p in clip.problems}
+    assert ProblemCode.BAD_ATTRIBUTE in codes and ProblemCode.NO_FRAME_TIME in codes
+    assert clip.spacing_mm == pytest.approx((0.1, 0.1))
+
+
+def test_unreadable_regions_do_not_fall_back_to_the_whole_screen(tmp_path: Path) -> None:
+    ds = ultrasound_dataset(UltrasoundSpec())
+    del ds.SequenceOfUltrasoundRegions[0].RegionLocationMaxX1
+    clip = read_clip(Source(write(ds, tmp_path / "noregion.dcm")))
+    assert clip.views == ()
+    assert clip.kind.value == "not-analysable"
+    assert "no readable region" in (clip.not_analysable_reason or "")
+
+
+def test_coloured_marker_does_not_make_colour_doppler(tmp_path: Path) -> None:
+    spec = UltrasoundSpec(frames=3, rgb=True)
+    pixels = ultrasound_dataset(spec).pixel_array.copy()
+    pixels[:, 30:32, 20:140] = (0, 255, 0)  # a green caliper line across the view
+    pixels[:, 40:100, 100:101] = (255, 255, 0)
+    clip = read_clip(Source(write(ultrasound_dataset(spec, pixels), tmp_path / "marker.dcm")))
+    assert clip.kind.value == "compression-cine"

@@ -115,7 +115,7 @@ def test_grouping_subject_visit_study_and_zip(tmp_path: Path) -> None:
             for visit in subject.visits:
                 assert len(visit.studies) == 1
                 assert {c.identity.side for c in visit.clips} == {Laterality.LEFT, Laterality.RIGHT}
-        assert len(result.skipped) == 1 and result.skipped[0].endswith("notes.txt")
+        assert len(result.skipped) == 1 and result.skipped[0].source.endswith("notes.txt")
         assert not result.rejected
         # frames stream from zip members too
         clip = result.clips[0]
@@ -146,3 +146,17 @@ def test_colour_flow_map_sign_and_region(tmp_path: Path) -> None:
     assert (flow[40 - r0 : 50 - r0, 50 - c0 : 60 - c0] > 0.3).all()
     assert (flow[60 - r0 : 70 - r0, 50 - c0 : 60 - c0] < -0.3).all()
     assert int((flow != 0).sum()) == 200
+
+
+def test_jpeg_labelled_rgb_but_ycbcr_is_read_as_ycbcr(tmp_path: Path) -> None:
+    spec = UltrasoundSpec(frames=2, rgb=True)
+    ds = jpeg_baseline(ultrasound_dataset(spec), quality=95)
+    ds.PhotometricInterpretation = "RGB"  # as some scanners write it: the codestream is JFIF YCbCr
+    with pytest.warns(UserWarning, match="JFIF"):
+        clip = read_clip(Source(write(ds, tmp_path / "mislabelled.dcm")))
+        assert ProblemCode.PHOTOMETRIC_MISMATCH in {p.code for p in clip.problems}
+        assert clip.kind is ClipKind.COMPRESSION_CINE, "a gray cine must not look like colour Doppler"
+        bmode = next(iter_frames(clip)).views[0].bmode
+    box = clip.views[0].box
+    expected = frames_for(spec)[0, box.row0 : box.row1, box.col0 : box.col1, 0]
+    assert np.abs(bmode.astype(int) - expected).mean() < 3
