@@ -204,7 +204,7 @@ def segments_in_text(text: str) -> set[Segment]:
     spans = _phrases([t for t in words if t not in _VEIN_WORDS])
     # Map spans back to positions in `words` (vein words kept as anchors).
     positions = [i for i, t in enumerate(words) if t not in _VEIN_WORDS]
-    anchors = {i for i, t in enumerate(words) if t in _VEIN_WORDS or t in _SIDES and t not in _NEEDS_CONTEXT}
+    anchors = {i for i, t in enumerate(words) if t in _VEIN_WORDS or (t in _SIDES and t not in _NEEDS_CONTEXT)}
     found: set[Segment] = set()
     for start, stop, segment in spans:
         first, last = positions[start], positions[stop - 1]

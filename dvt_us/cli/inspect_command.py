@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
         not_us = sum(r.code is ProblemCode.NOT_ULTRASOUND for r in result.rejected)
         out.print(
             f"{len(result.clips)} instances in {len(result.subjects)} subjects; {len(result.duplicates)} duplicates, "
-            f"{len(result.rejected) - not_us} rejected, {not_us} not ultrasound, {len(result.skipped)} skipped (not DICOM or ignored)"
+            f"{len(result.rejected) - not_us} rejected, {not_us} not ultrasound, "
+            f"{len(result.skipped)} skipped (not DICOM or ignored)"
         )
     shown_rejected = [r for r in rows if r.status == "rejected"]
     return 1 if shown_rejected else 0
