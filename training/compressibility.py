@@ -69,8 +69,9 @@ def curves(clips: list[TrainClip], steps: int, rng: np.random.Generator | None, 
 def train_compressibility(cfg: TrainConfig, train: list[TrainClip], val: list[TrainClip], run: RunLog) -> Path:
     """Train on compression cines; checkpoint every epoch; return the best checkpoint."""
     c = cfg.compressibility
-    train = [t for t in train if t.compressibility is not None]
-    val = [t for t in val if t.compressibility is not None]
+    # Curves carry sizes in mm: clips without calibration are left out rather than given a fake spacing.
+    train = [t for t in train if t.compressibility is not None and t.calibrated]
+    val = [t for t in val if t.compressibility is not None and t.calibrated]
     if not train or not val:
         raise ValueError("compressibility training needs compression cines with labels in train and validation")
     torch.manual_seed(cfg.seed)
@@ -101,7 +102,7 @@ def train_compressibility(cfg: TrainConfig, train: list[TrainClip], val: list[Tr
                 loss = loss_fn(model(x[idx]), y_train[idx])
                 loss.backward()
                 optimiser.step()
-                losses.append(float(loss))
+                losses.append(loss.item())
             scheduler.step()
             model.eval()
             with torch.no_grad():

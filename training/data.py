@@ -50,6 +50,8 @@ class TrainClip:
     """(row, col) spacing of the model grid in mm (source spacing / letterbox scale)."""
     compressibility: int | None
     """Index into :data:`COMPRESSIBILITY` for compression cines, else None."""
+    calibrated: bool = True
+    """False when the source had no spatial calibration (``spacing_mm`` is then in source pixels)."""
 
 
 def phantom_folder(cfg: PhantomData, cache_dir: Path, jobs: int | None = None) -> Path:
@@ -92,6 +94,7 @@ def load_folder(folder: Path, spec: InputSpec) -> list[TrainClip]:
                 images=images[:, 0].astype(np.float16), labels=labels,
                 spacing_mm=(spacing[0] / box.scale, spacing[1] / box.scale),
                 compressibility=COMPRESSIBILITY.index(label) if label in COMPRESSIBILITY else None,
+                calibrated=view.spacing_mm is not None,
             ))
     return clips
 

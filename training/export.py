@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -74,8 +76,10 @@ def _sha256(path: Path) -> str:
 def export_run(run_dir: Path, out: Path, parity_inputs: np.ndarray | None = None) -> dict[str, Any]:
     """Export the best weights of ``run_dir`` to ``out``; raise if ONNX Runtime parity fails."""
     cfg, model, metrics = load_run(run_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    onnx_path = out / "model.onnx"
+    staging = out.with_name(out.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    onnx_path = staging / "model.onnx"
     segmentation = cfg.task == "segmentation"
     input_name, output_name = ("image", "logits") if segmentation else ("curves", "logits")
     with warnings.catch_warnings():
@@ -85,10 +89,14 @@ def export_run(run_dir: Path, out: Path, parity_inputs: np.ndarray | None = None
                           dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}})
     check = parity(model, onnx_path, parity_inputs if parity_inputs is not None else example_input(cfg, 4, seed=1))
     if check["max_abs_diff"] > PARITY_MAX_ABS or check["argmax_agreement"] < PARITY_ARGMAX:
+        shutil.rmtree(staging)
         raise RuntimeError(f"ONNX Runtime parity failed: {check}")
     manifest = _manifest(cfg, metrics, check, onnx_path)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    (out / "MODEL_CARD.md").write_text(model_card(manifest))
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (staging / "MODEL_CARD.md").write_text(model_card(manifest))
+    if out.exists():  # replace a previous export of the same version whole, never file by file
+        shutil.rmtree(out)
+    os.replace(staging, out)
     return manifest
 
 

@@ -34,7 +34,8 @@ sonographer settings. **No patient data** was used. Data config: `{data}`.
 Research and core-lab decision support inside dvt-us: every finding is reviewed, and can be overridden, by a
 qualified reader. Not a medical device; not for diagnosis or treatment decisions on its own.
 
-## Validation (held-out phantom subjects, best epoch)
+## Validation (held-out phantom subjects; the epoch was chosen on these, so the figures are optimistic —
+see the issue notes for `dvt-us evaluate` on data never used for training or selection)
 {_metrics_table(manifest['metrics'])}
 
 ONNX Runtime parity against torch: max |diff| {manifest['parity']['max_abs_diff']:.2e}, argmax agreement

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,16 @@ class RunLog:
     def __init__(self, cfg: TrainConfig) -> None:
         self.folder = Path(cfg.output) / f"{cfg.name}-{cfg.version}"
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.config_hash = cfg.config_hash()
+        hash_file = self.folder / "config_hash.txt"
+        if hash_file.exists() and hash_file.read_text().strip() != self.config_hash:
+            raise ValueError(
+                f"{self.folder} was trained with another config (sha256 {hash_file.read_text().strip()}, now "
+                f"{self.config_hash}): bump `version` in the config or remove the run folder"
+            )
         resolved = cfg.model_dump(mode="json")
         (self.folder / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-        (self.folder / "config_hash.txt").write_text(cfg.config_hash() + "\n")
+        hash_file.write_text(self.config_hash + "\n")
         self.writer = SummaryWriter(str(self.folder / "tensorboard")) if SummaryWriter else None
         self.best_metrics: dict[str, Any] = {}
 
@@ -55,6 +63,14 @@ class RunLog:
                   scheduler: torch.optim.lr_scheduler.LRScheduler, metrics: dict[str, Any], *, score: float,
                   best: float) -> float:
         """Log metrics, save the checkpoint (and best weights if improved); return the best score."""
+        if score > best:
+            best = score
+            self.best_metrics = metrics
+            _save_atomic(model.state_dict(), self.best_path)
+        _save_atomic({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                      "scheduler": scheduler.state_dict(), "epoch": metrics["epoch"], "best": best,
+                      "best_metrics": self.best_metrics, "config_hash": self.config_hash}, self.checkpoint_path)
+        # The metrics line follows the checkpoint: a crash in between repeats the epoch, never its line.
         with open(self.folder / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(metrics) + "\n")
         if self.writer is not None:
@@ -62,11 +78,11 @@ class RunLog:
                 if isinstance(value, (int, float)) and key != "epoch":
                     self.writer.add_scalar(key, value, metrics["epoch"])
             self.writer.flush()
-        if score > best:
-            best = score
-            self.best_metrics = metrics
-            torch.save(model.state_dict(), self.best_path)
-        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                    "scheduler": scheduler.state_dict(), "epoch": metrics["epoch"], "best": best,
-                    "best_metrics": self.best_metrics}, self.checkpoint_path)
         return best
+
+
+def _save_atomic(obj: object, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written checkpoint."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)

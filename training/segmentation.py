@@ -124,7 +124,7 @@ def train_segmentation(cfg: TrainConfig, train: list[TrainClip], val: list[Train
                 loss = loss_fn(model(batch["image"]), batch["label"])
                 loss.backward()
                 optimiser.step()
-                losses.append(float(loss))
+                losses.append(loss.item())
             scheduler.step()
             pred, truth = predict_labels(model, val, val_items, seg.context, seg.batch_size)
             metrics = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - began,

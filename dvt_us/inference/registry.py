@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 """``models/`` of the source tree; a deployment points the registry elsewhere."""
 
@@ -74,8 +76,12 @@ class ModelManifest:
             raise ModelError(f"{self.onnx_path}: sha256 {digest} does not match the manifest's {self.sha256}")
 
 
-def _version_key(version: str) -> tuple[int | str, ...]:
-    return tuple(int(p) if p.isdigit() else p for p in version.split("."))
+def _version_key(version: str) -> tuple[int, Version | str]:
+    """PEP 440 order (``0.10.0rc1`` < ``0.10.0`` < ``0.10.1``); names that are not versions sort first."""
+    try:
+        return 1, Version(version)
+    except InvalidVersion:
+        return 0, version
 
 
 class ModelRegistry:

@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from dvt_us.inference.registry import ModelManifest
+from dvt_us.inference.registry import ModelError, ModelManifest
 from dvt_us.inference.sessions import run_logits, softmax
 from dvt_us.preprocess.model_input import InputSpec, Letterbox, normalise
 
@@ -32,9 +32,16 @@ class FrameSegmentation:
 
 
 def input_spec(manifest: ModelManifest) -> InputSpec:
-    """The preprocessing the model was trained with (from its manifest)."""
+    """The preprocessing the model was trained with (from its manifest), checked against its input shape."""
+    if manifest.task != "segmentation" or len(manifest.labels) != 4:
+        raise ModelError(f"{manifest.name} {manifest.version} is a {manifest.task} model with labels "
+                         f"{list(manifest.labels)}, not a 4-label segmentation model")
     pre = manifest.preprocessing
-    return InputSpec(size=int(pre["size"]), context=int(pre["context"]))
+    spec = InputSpec(size=int(pre["size"]), context=int(pre["context"]))
+    if list(manifest.input_shape[1:]) != [spec.channels, spec.size, spec.size]:
+        raise ModelError(f"{manifest.name} {manifest.version}: input shape {list(manifest.input_shape)} does not "
+                         f"match its preprocessing ({spec.channels} channels of {spec.size}x{spec.size})")
+    return spec
 
 
 def _decode(scores: NDArray[np.float32], box: Letterbox, index: int) -> FrameSegmentation:

@@ -161,7 +161,7 @@ def _code_item(value: str, scheme: str, meaning: str) -> Dataset:
     return item
 
 
-def _header(ident: InstanceIdentity, multi_frame: bool) -> Dataset:
+def _header(ident: InstanceIdentity, multi_frame: bool, colour_flow: bool) -> Dataset:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     sop_class = UltrasoundMultiFrameImageStorage if multi_frame else UltrasoundImageStorage
@@ -172,7 +172,8 @@ def _header(ident: InstanceIdentity, multi_frame: bool) -> Dataset:
     ds.StudyInstanceUID = ident.study_instance_uid
     ds.SeriesInstanceUID = ident.series_instance_uid
     ds.Modality = "US"
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "VASCULAR", "0001"]
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "VASCULAR", "0011" if colour_flow else "0001"]  # 2-D (+ colour flow)
+    ds.PatientOrientation = ""
     ds.Manufacturer = "dvt-us phantom"
     ds.ManufacturerModelName = "physics phantom"
     ds.SoftwareVersions = __version__
@@ -285,14 +286,16 @@ def write_instance(
     full_labels = np.zeros((frames, canvas_rows, canvas_cols), np.uint8)
     full_labels[:, layout.top : layout.top + rows, layout.left : layout.left + cols] = labels
 
-    ds = _header(ident, multi_frame=frames > 1)
+    if frames > 1 and frame_time_s is None:
+        raise ValueError("a multi-frame instance needs frame_time_s (FrameTime and FrameIncrementPointer are Type 1)")
+    ds = _header(ident, multi_frame=frames > 1, colour_flow=colour_box is not None)
     regions = [_region((layout.top, layout.left, rows, cols), _TISSUE, spacing_mm)]
     if colour_box is not None:
         top, left, bottom, right = colour_box
         box = (layout.top + top, layout.left + left, bottom - top, right - left)
         regions.append(_region(box, _COLOUR_FLOW, spacing_mm))
     ds.SequenceOfUltrasoundRegions = regions
-    if frames > 1 and frame_time_s is not None:
+    if frame_time_s is not None and frames > 1:
         ds.FrameTime = f"{frame_time_s * 1000:.3f}"
         ds.CineRate = round(1.0 / frame_time_s)
         ds.FrameIncrementPointer = 0x00181063

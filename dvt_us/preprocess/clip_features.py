@@ -1,9 +1,9 @@
 """Per-frame measurements of a compression cine from its label maps, and the classifier's input.
 
 Labels follow DESIGN.md section 5 (0 background, 1 vein lumen, 2 thrombus, 3 artery). The *target*
-vein is the vein component (lumen + thrombus) with the largest area at the clip's most distended frame;
-a region of interest around it (its box, grown by half its size) follows it through compression, when
-the lumen may vanish altogether. The artery is the artery component nearest to the target vein.
+vein is the vein component (lumen + thrombus) with the largest area at the clip's most distended frame,
+followed through the clip by overlap (:func:`track_target`). The artery is the artery component nearest
+to the target vein.
 """
 
 from __future__ import annotations
@@ -40,18 +40,50 @@ class ClipMeasures:
     """False when no vein is segmented in any frame."""
 
 
-def _target_roi(vein: NDArray[np.bool_]) -> tuple[int, int, int, int] | None:
-    """(row0, col0, row1, col1) around the largest vein component of the most distended frame."""
+def _largest_component(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros_like(mask)
+    return np.asarray(comp == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])))
+
+
+def _best_overlap(mask: NDArray[np.bool_], previous: NDArray[np.bool_], grow_px: int) -> NDArray[np.bool_]:
+    """The component of ``mask`` that overlaps most with ``previous`` grown by ``grow_px``."""
+    count, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros_like(mask)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow_px + 1, 2 * grow_px + 1))
+    near = cv2.dilate(previous.astype(np.uint8), kernel).astype(bool)
+    overlaps = np.bincount(comp[near], minlength=count)[1:]
+    if overlaps.max() == 0:
+        return np.zeros_like(mask)
+    return np.asarray(comp == 1 + int(np.argmax(overlaps)))
+
+
+def track_target(vein: NDArray[np.bool_]) -> NDArray[np.bool_] | None:
+    """The target vein in every frame of ``vein`` ``[frames, rows, cols]``, or None if no vein at all.
+
+    Starts from the largest component of the most distended frame and follows it both ways in time by
+    overlap, so a neighbouring vein (deep femoral, saphenous, paired calf veins) is never mixed in. A
+    frame where the lumen has vanished keeps the last seen outline for matching the next frame.
+    """
+    if len(vein) == 0:
+        return None
     areas = vein.reshape(len(vein), -1).sum(axis=1)
     if areas.max() == 0:
         return None
-    frame = vein[int(np.argmax(areas))].astype(np.uint8)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(frame, connectivity=8)
-    best = 1 + int(np.argmax(stats[1:count, cv2.CC_STAT_AREA]))
-    x, y, w, h = (int(v) for v in stats[best, :4])
-    grow_r, grow_c = h // 2 + 2, w // 2 + 2
-    rows, cols = vein.shape[1:]
-    return max(0, y - grow_r), max(0, x - grow_c), min(rows, y + h + grow_r), min(cols, x + w + grow_c)
+    ref = int(np.argmax(areas))
+    target = np.zeros_like(vein)
+    target[ref] = _largest_component(vein[ref])
+    rows = np.nonzero(target[ref].any(axis=1))[0]
+    grow = max(2, int((rows[-1] - rows[0] + 1) * 0.25))
+    for order in (range(ref + 1, len(vein)), range(ref - 1, -1, -1)):
+        last = target[ref]
+        for f in order:
+            target[f] = _best_overlap(vein[f], last, grow)
+            if target[f].any():
+                last = target[f]
+    return target
 
 
 def _ap_diameter_px(vein_roi: NDArray[np.bool_]) -> float:
@@ -82,21 +114,20 @@ def measure_clip(labels: NDArray[np.uint8], spacing_mm: tuple[float, float]) -> 
     """Measure the target vein and artery in every frame of ``labels`` ``[frames, rows, cols]``."""
     dy, dx = spacing_mm
     frames = len(labels)
-    vein = (labels == _LUMEN) | (labels == _THROMBUS)
-    roi = _target_roi(vein)
+    target = track_target((labels == _LUMEN) | (labels == _THROMBUS))
     nan = np.full(frames, np.nan)
-    if roi is None:
+    if target is None:
         zeros = np.zeros(frames)
         return ClipMeasures(zeros, zeros, zeros, zeros, zeros, nan, nan, found=False)
-    r0, c0, r1, c1 = roi
-    window = labels[:, r0:r1, c0:c1]
-    lumen = (window == _LUMEN).reshape(frames, -1).sum(axis=1) * dy * dx
-    thrombus = (window == _THROMBUS).reshape(frames, -1).sum(axis=1) * dy * dx
-    ap = np.array([_ap_diameter_px(f) for f in vein[:, r0:r1, c0:c1]]) * dy
-    centre = ((r0 + r1) / 2, (c0 + c1) / 2)
+    flat = target.reshape(frames, -1)
+    lumen = (flat & (labels.reshape(frames, -1) == _LUMEN)).sum(axis=1) * dy * dx
+    thrombus = (flat & (labels.reshape(frames, -1) == _THROMBUS)).sum(axis=1) * dy * dx
+    ap = np.array([_ap_diameter_px(f) for f in target]) * dy
+    ref = int(np.argmax(flat.sum(axis=1)))
+    ref_rows, ref_cols = np.nonzero(target[ref])
+    centre = (float(ref_rows.mean()), float(ref_cols.mean()))
     artery = np.array([_artery_depth(f, centre) for f in labels])
-    tops = np.array([r0 + float(np.nonzero(f.any(axis=1))[0][0]) if f.any() else np.nan
-                     for f in vein[:, r0:r1, c0:c1]])
+    tops = np.array([float(np.nonzero(f.any(axis=1))[0][0]) if f.any() else np.nan for f in target])
     return ClipMeasures(
         vein_area_mm2=lumen + thrombus, lumen_area_mm2=lumen, thrombus_area_mm2=thrombus, ap_diameter_mm=ap,
         artery_area_mm2=artery[:, 0] * dy * dx, artery_depth_mm=artery[:, 1] * dy, vein_top_mm=tops * dy,

@@ -50,12 +50,13 @@ def _publish(root: Path, name: str, version: str, context: int = 1) -> Path:
 def test_registry_versions_unknown_names_and_tampering(tmp_path: Path) -> None:
     _publish(tmp_path, "seg", "0.2.0")
     _publish(tmp_path, "seg", "0.10.0")
+    _publish(tmp_path, "seg", "0.10.0-rc1")
     registry = ModelRegistry(tmp_path)
-    assert registry.available() == {"seg": ["0.2.0", "0.10.0"]}
+    assert registry.available() == {"seg": ["0.2.0", "0.10.0-rc1", "0.10.0"]}
     assert registry.get("seg").version == "0.10.0"
     with pytest.raises(ModelError, match="valid models: seg"):
         registry.get("segg")
-    with pytest.raises(ModelError, match=r"valid versions: 0\.2\.0, 0\.10\.0"):
+    with pytest.raises(ModelError, match=r"valid versions: 0\.2\.0, 0\.10\.0-rc1, 0\.10\.0"):
         registry.get("seg", "9")
     (tmp_path / "seg" / "0.2.0" / "model.onnx").write_bytes(b"tampered")
     with pytest.raises(ModelError, match="sha256"):
