@@ -43,8 +43,10 @@ JPEG_PROBABILITY = 0.5
 _THROMBUS = {VeinState.NORMAL: "none", VeinState.NONOCCLUSIVE: "non-occlusive", VeinState.OCCLUSIVE: "occlusive",
              VeinState.CHRONIC: "non-occlusive"}
 _GRADE = {VeinState.NORMAL: 0, VeinState.NONOCCLUSIVE: 1, VeinState.OCCLUSIVE: 3, VeinState.CHRONIC: 1}
-_PATENCY = {VeinState.NORMAL: "patent", VeinState.NONOCCLUSIVE: "partially patent", VeinState.OCCLUSIVE: "occluded",
-            VeinState.CHRONIC: "partially patent"}
+# CLOUT: patent = flow with normal or partial compressibility. With one clip per segment a segment is
+# patent or occluded; "partially patent" needs clips that disagree along the segment.
+_PATENCY = {VeinState.NORMAL: "patent", VeinState.NONOCCLUSIVE: "patent", VeinState.OCCLUSIVE: "occluded",
+            VeinState.CHRONIC: "patent"}
 
 
 @dataclass(frozen=True)
