@@ -82,20 +82,22 @@ def load_folder(folder: Path, spec: InputSpec) -> list[TrainClip]:
             masks_path = folder / "truth" / "masks" / f"{clip.sop_instance_uid}.npz"
             if rec is None or not masks_path.exists() or clip.kind is ClipKind.NOT_ANALYSABLE or not clip.views:
                 continue
-            view = clip.views[0]
-            bmodes = np.stack([f.views[0].bmode for f in iter_frames(clip)])
-            images, box = model_frames(bmodes, InputSpec(spec.size, context=0))
-            masks = np.load(masks_path)["labels"][:, view.box.row0 : view.box.row1, view.box.col0 : view.box.col1]
-            labels = np.stack([box.labels_to_model(m) for m in masks])
-            spacing = view.spacing_mm or (1.0, 1.0)
-            label = rec.get("compressibility")
-            clips.append(TrainClip(
-                sop_instance_uid=clip.sop_instance_uid, subject=rec["subject"], kind=clip.kind.value,
-                images=images[:, 0].astype(np.float16), labels=labels,
-                spacing_mm=(spacing[0] / box.scale, spacing[1] / box.scale),
-                compressibility=COMPRESSIBILITY.index(label) if label in COMPRESSIBILITY else None,
-                calibrated=view.spacing_mm is not None,
-            ))
+            frames = list(iter_frames(clip))
+            all_masks = np.load(masks_path)["labels"]
+            label = rec.get("compressibility") if clip.kind is ClipKind.COMPRESSION_CINE else None
+            for v, view in enumerate(clip.views):  # a split screen gives one training clip per pane
+                bmodes = np.stack([f.views[v].bmode for f in frames])
+                images, box = model_frames(bmodes, InputSpec(spec.size, context=0))
+                masks = all_masks[:, view.box.row0 : view.box.row1, view.box.col0 : view.box.col1]
+                spacing = view.spacing_mm or (1.0, 1.0)
+                clips.append(TrainClip(
+                    sop_instance_uid=clip.sop_instance_uid, subject=rec["subject"], kind=clip.kind.value,
+                    images=images[:, 0].astype(np.float16),
+                    labels=np.stack([box.labels_to_model(m) for m in masks]),
+                    spacing_mm=(spacing[0] / box.scale, spacing[1] / box.scale),
+                    compressibility=COMPRESSIBILITY.index(label) if label in COMPRESSIBILITY else None,
+                    calibrated=view.spacing_mm is not None,
+                ))
     return clips
 
 

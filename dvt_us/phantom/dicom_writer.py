@@ -254,6 +254,7 @@ def write_instance(
     encoding: Encoding,
     frame_time_s: float | None = None,
     colour_box: tuple[int, int, int, int] | None = None,
+    second_pane: tuple[NDArray[np.uint8], NDArray[np.uint8]] | None = None,
     settings_text: str = "",
     jpeg_quality: int = 90,
 ) -> WrittenInstance:
@@ -272,24 +273,37 @@ def write_instance(
         Time between frames; written as FrameTime for multi-frame instances.
     colour_box
         ``(top, left, bottom, right)`` of the colour-flow box in tissue pixels (exclusive ends).
+    second_pane
+        (tissue, labels) of a second image shown to the right of the first: a split screen, as for an
+        uncompressed / compressed still pair. Each pane is its own tissue region.
     """
-    frames, rows, cols = tissue.shape[:3]
-    canvas_rows, canvas_cols = layout.canvas_shape((rows, cols))
+    panes = [(tissue, labels)] + ([second_pane] if second_pane is not None else [])
+    frames, rows = tissue.shape[:2]
+    if any(p.shape[:2] != (frames, rows) for p, _ in panes):
+        raise ValueError("split-screen panes need the same frame count and rows")
+    gap = 4
+    tissue_cols = sum(p.shape[2] for p, _ in panes) + gap * (len(panes) - 1)
+    canvas_rows, canvas_cols = layout.canvas_shape((rows, tissue_cols))
     screen = np.zeros((canvas_rows, canvas_cols), np.uint8)
     _burn_in(screen, layout, ident, tissue_rows=rows, spacing_mm=spacing_mm, settings=settings_text)
     colour = tissue.ndim == 4 or layout.rgb
     out = np.repeat(screen[None], frames, axis=0)
     if colour:
         out = np.repeat(out[..., None], 3, axis=-1)
-    body = tissue if tissue.ndim == 4 or not colour else np.repeat(tissue[..., None], 3, axis=-1)
-    out[:, layout.top : layout.top + rows, layout.left : layout.left + cols] = body
     full_labels = np.zeros((frames, canvas_rows, canvas_cols), np.uint8)
-    full_labels[:, layout.top : layout.top + rows, layout.left : layout.left + cols] = labels
+    regions = []
+    col0 = layout.left
+    for pane, pane_labels in panes:
+        cols = pane.shape[2]
+        body = pane if pane.ndim == 4 or not colour else np.repeat(pane[..., None], 3, axis=-1)
+        out[:, layout.top : layout.top + rows, col0 : col0 + cols] = body
+        full_labels[:, layout.top : layout.top + rows, col0 : col0 + cols] = pane_labels
+        regions.append(_region((layout.top, col0, rows, cols), _TISSUE, spacing_mm))
+        col0 += cols + gap
 
     if frames > 1 and frame_time_s is None:
         raise ValueError("a multi-frame instance needs frame_time_s (FrameTime and FrameIncrementPointer are Type 1)")
     ds = _header(ident, multi_frame=frames > 1, colour_flow=colour_box is not None)
-    regions = [_region((layout.top, layout.left, rows, cols), _TISSUE, spacing_mm)]
     if colour_box is not None:
         top, left, bottom, right = colour_box
         box = (layout.top + top, layout.left + left, bottom - top, right - left)

@@ -32,6 +32,8 @@ class ClipKind(enum.Enum):
 
     COMPRESSION_CINE = "compression-cine"
     COLOUR_DOPPLER = "colour-doppler"
+    STILL_PAIR = "still-pair"
+    """Split screen: uncompressed and maximally compressed stills side by side."""
 
 
 @dataclass(frozen=True)
@@ -63,13 +65,15 @@ PROTOCOLS: dict[str, tuple[tuple[Segment, ClipKind], ...]] = {
         (Segment.FV_P, ClipKind.COMPRESSION_CINE), (Segment.FV_M, ClipKind.COMPRESSION_CINE),
         (Segment.FV_D, ClipKind.COMPRESSION_CINE), (Segment.POP, ClipKind.COMPRESSION_CINE),
         (Segment.PTV, ClipKind.COMPRESSION_CINE), (Segment.PER, ClipKind.COMPRESSION_CINE),
+        (Segment.CFV, ClipKind.STILL_PAIR),
     ),
     "short": (
         (Segment.EIV, ClipKind.COLOUR_DOPPLER), (Segment.CFV, ClipKind.COMPRESSION_CINE),
         (Segment.FV_M, ClipKind.COMPRESSION_CINE), (Segment.POP, ClipKind.COMPRESSION_CINE),
     ),
 }
-"""Clips per leg per visit. ``full`` is the DESIGN.md protocol; ``short`` keeps tests and demos quick."""
+"""Clips per leg per visit. ``full`` is the DESIGN.md protocol plus a split-screen still pair of the CFV;
+``short`` keeps tests and demos quick."""
 
 _STATES = (VeinState.NORMAL, VeinState.NONOCCLUSIVE, VeinState.OCCLUSIVE, VeinState.CHRONIC)
 # Transition probabilities from the state at the previous visit (rows, in _STATES order) to the next.
@@ -187,7 +191,8 @@ def plan_trial(subjects: int, seed: int = 0, protocol: str = "full", visits: int
             for side in (Laterality.RIGHT, Laterality.LEFT):
                 affected = plan.states[visit.visit] if side is plan.affected_side else {}
                 for segment, kind in PROTOCOLS[protocol]:
-                    inadequate = kind is ClipKind.COMPRESSION_CINE and rng.random() < INADEQUATE_COMPRESSION_PROBABILITY
+                    compressed = kind is not ClipKind.COLOUR_DOPPLER
+                    inadequate = compressed and rng.random() < INADEQUATE_COMPRESSION_PROBABILITY
                     clips.append(ClipPlan(
                         index=len(clips), subject=plan.subject, visit=visit, study_date=date.strftime("%Y%m%d"),
                         side=side, segment=segment, kind=kind, state=affected.get(segment, VeinState.NORMAL),

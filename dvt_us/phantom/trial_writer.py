@@ -25,7 +25,7 @@ import numpy as np
 
 from dvt_us import __version__
 from dvt_us.anatomy import Laterality
-from dvt_us.phantom.cine import simulate_cine
+from dvt_us.phantom.cine import ClipTruth, simulate_cine, simulate_still_pair
 from dvt_us.phantom.dicom_writer import (
     Encoding,
     InstanceIdentity,
@@ -96,16 +96,16 @@ def render_clip(plan: ClipPlan, seed: int, out: Path, options: RenderOptions) ->
         written = write_instance(path, ident, cine.frames, cine.labels, cine.spacing_mm, layout=layout,
                                  encoding=encoding, frame_time_s=cine.frame_time_s,
                                  settings_text=_settings_text(params))
-        t = cine.truth
-        record |= {
-            "frames": int(cine.frames.shape[0]), "adequacy": t.adequacy.value,
-            "compression_adequate": t.adequacy.value == "adequate", "compressibility": t.compressibility.value,
-            "uncompressed_frame": t.uncompressed_frame, "max_compression_frame": t.max_compression_frame,
-            "baseline_area_mm2": t.baseline_area_mm2, "min_area_mm2": t.min_area_mm2, "area_ratio": t.area_ratio,
-            "uncompressed_diameter_mm": t.uncompressed_diameter_mm, "residual_diameter_mm": t.residual_diameter_mm,
-            "diameter_ratio": t.diameter_ratio, "thrombus_area_fraction": t.thrombus_area_fraction,
-            "occlusive": t.occlusive,
-        }
+        record |= {"frames": int(cine.frames.shape[0]), **_compression_truth(cine.truth),
+                   "uncompressed_frame": cine.truth.uncompressed_frame,
+                   "max_compression_frame": cine.truth.max_compression_frame}
+    elif plan.kind is ClipKind.STILL_PAIR:
+        pair = simulate_still_pair(params, rng)
+        written = write_instance(path, ident, pair.uncompressed[None], pair.uncompressed_labels[None],
+                                 pair.spacing_mm, layout=layout, encoding=encoding,
+                                 second_pane=(pair.compressed[None], pair.compressed_labels[None]),
+                                 settings_text=_settings_text(params))
+        record |= {"frames": 1, **_compression_truth(pair.truth)}
     else:
         colour = simulate_doppler(params, rng)
         box = colour.colour_box
@@ -127,23 +127,38 @@ def save_masks(path: Path, labels: np.ndarray) -> None:
         np.lib.format.write_array(member, np.ascontiguousarray(labels), allow_pickle=False)
 
 
+def _compression_truth(t: ClipTruth) -> dict[str, Any]:
+    return {
+        "adequacy": t.adequacy.value, "compression_adequate": t.adequacy.value == "adequate",
+        "compressibility": t.compressibility.value, "baseline_area_mm2": t.baseline_area_mm2,
+        "min_area_mm2": t.min_area_mm2, "area_ratio": t.area_ratio,
+        "uncompressed_diameter_mm": t.uncompressed_diameter_mm, "residual_diameter_mm": t.residual_diameter_mm,
+        "diameter_ratio": t.diameter_ratio, "thrombus_area_fraction": t.thrombus_area_fraction,
+        "occlusive": t.occlusive,
+    }
+
+
 def _render_task(args: tuple[ClipPlan, int, Path, RenderOptions]) -> dict[str, Any]:
     return render_clip(*args)
 
 
 def _segment_truth(plan: TrialPlan, clips: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per subject, visit, side and segment, naming every clip of it."""
     by_subject = {s.subject: s for s in plan.subjects}
-    out = []
+    segments: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for clip in clips:
-        subject = by_subject[clip["subject"]]
+        key = (clip["subject"], clip["visit"], clip["side"], clip["segment"])
+        if key in segments:
+            segments[key]["clips"].append(clip["sop_instance_uid"])
+            continue
         state = VeinState(clip["state"])
-        out.append({
+        segments[key] = {
             "subject": clip["subject"], "visit": clip["visit"], "side": clip["side"], "segment": clip["segment"],
-            "affected_leg": clip["side"] == subject.affected_side.value, "state": state.value,
+            "affected_leg": clip["side"] == by_subject[clip["subject"]].affected_side.value, "state": state.value,
             "thrombus": _THROMBUS[state], "grade": _GRADE[state], "patency": _PATENCY[state],
             "clips": [clip["sop_instance_uid"]],
-        })
-    return out
+        }
+    return list(segments.values())
 
 
 def write_trial(

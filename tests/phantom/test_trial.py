@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ SMALL = RenderOptions(shape=(160, 200), frames=6)
 
 def test_plan_clinical_logic() -> None:
     plan = plan_trial(300, seed=11, protocol="full")
-    assert len(plan.clips) == 300 * len(VISITS) * 2 * 10
+    assert len(plan.clips) == 300 * len(VISITS) * 2 * 11
     recanalised = {Arm.THROMBECTOMY: [], Arm.ANTICOAGULATION: []}
     for subject in plan.subjects:
         baseline = subject.states["BASELINE"]
@@ -119,6 +120,20 @@ def test_written_cine_pixels_and_identity(tmp_path: Path, coded: bool, encoding:
     error = np.abs(bmode.astype(int) - cine.frames).mean()
     assert error == 0 if encoding is Encoding.UNCOMPRESSED else error < 4
     assert written.labels.shape == (4, 50 + 128 + 20, 20 + 160 + 60)
+
+
+def test_still_pair_is_a_split_screen_with_two_views(tmp_path: Path) -> None:
+    plan = plan_trial(1, seed=8, protocol="full", visits=1)
+    pair_plan = next(c for c in plan.clips if c.kind.value == "still-pair")
+    write_trial(replace(plan, clips=(pair_plan,)), tmp_path, SMALL, jobs=1)
+    (clip,) = ingest([tmp_path / "dicom"]).clips
+    assert clip.kind is ClipKind.STILL and clip.frames == 1
+    assert len(clip.views) == 2 and clip.views[0].box.col1 <= clip.views[1].box.col0
+    masks = np.load(tmp_path / "truth" / "masks" / f"{clip.sop_instance_uid}.npz")["labels"]
+    for view in clip.views:
+        assert np.isin(masks[0, view.box.row0 : view.box.row1, view.box.col0 : view.box.col1], (1, 2)).any()
+    truth = json.loads((tmp_path / "truth" / "truth.json").read_text())
+    assert truth["clips"][0]["kind"] == "still-pair" and "compressibility" in truth["clips"][0]
 
 
 def test_written_colour_doppler_has_a_colour_flow_region(tmp_path: Path) -> None:
