@@ -14,7 +14,7 @@ from dvt_us.preprocess.model_input import InputSpec
 from training.compressibility import train_compressibility
 from training.config import TrainConfig, load_config
 from training.data import TrainClip, load_folder, phantom_folder, split_by_subject
-from training.evaluate import evaluate
+from training.evaluate import evaluate, record_evaluation
 from training.export import export_run
 from training.runs import RunLog
 from training.segmentation import train_segmentation
@@ -58,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("data", type=Path)
     p.add_argument("--segmentation", type=Path, default=None,
                    help="segmentation model whose predictions feed a compressibility model")
+    p.add_argument("--record", action="store_true",
+                   help="add the result to the model's manifest and model card (held-out test data only)")
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -66,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             manifest = export_run(args.run, args.out)
             print(f"exported {manifest['name']} {manifest['version']} -> {args.out} (parity {manifest['parity']})")
         else:
-            print(json.dumps(evaluate(args.model, args.data, args.segmentation), indent=2))
+            result = evaluate(args.model, args.data, args.segmentation)
+            if args.record:
+                record_evaluation(args.model, args.data, result)
+            print(json.dumps(result, indent=2))
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"dvt-us {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from dvt_us.preprocess.clip_features import classifier_input, measure_clip
 from dvt_us.preprocess.model_input import InputSpec
 from training.data import COMPRESSIBILITY, TrainClip, load_folder, stack_context
 from training.metrics import classification_metrics, segmentation_metrics
+from training.model_card import model_card
 
 
 def _session(model_dir: Path) -> tuple[ort.InferenceSession, dict[str, Any]]:
@@ -29,6 +31,16 @@ def segment_clip(session: ort.InferenceSession, clip: TrainClip, context: int, b
                       for f in range(start, min(start + batch, len(clip.images)))])
         out.append(session.run(None, {name: x})[0].argmax(axis=1).astype(np.uint8))
     return np.concatenate(out)
+
+
+def record_evaluation(model_dir: Path, data_dir: Path, result: dict[str, Any]) -> None:
+    """Add an evaluation to the model's manifest and re-render its model card (model.onnx is untouched)."""
+    path = model_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.setdefault("evaluations", []).append(
+        {"data": str(data_dir), "date": dt.date.today().isoformat(), "metrics": result})
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    (model_dir / "MODEL_CARD.md").write_text(model_card(manifest))
 
 
 def evaluate(model_dir: Path, data_dir: Path, segmentation_dir: Path | None = None) -> dict[str, Any]:

@@ -12,9 +12,36 @@ _PURPOSE = {
 }
 
 
+TARGETS = {
+    "segmentation": {"dice_vein": 0.92, "dice_artery": 0.90, "dice_thrombus": 0.75},
+    "compressibility": {"accuracy": 0.92, "abnormal_sensitivity": 0.97, "abnormal_specificity": 0.90,
+                        "indeterminate_recall": 0.80},
+}
+"""Acceptance targets on a held-out phantom test split (the models issue)."""
+
+
 def _metrics_table(metrics: dict[str, Any]) -> str:
     rows = [f"| {k} | {v:.4f} |" for k, v in metrics.items() if isinstance(v, float)]
     return "\n".join(["| metric | value |", "|---|---|", *rows]) if rows else "(no metrics recorded)"
+
+
+def _evaluations(manifest: dict[str, Any]) -> str:
+    evaluations = manifest.get("evaluations", [])
+    if not evaluations:
+        return "Not evaluated on a held-out test set yet (`dvt-us evaluate MODEL DATA --record`)."
+    targets = TARGETS[manifest["task"]]
+    parts = []
+    for ev in evaluations:
+        rows = []
+        for key, target in targets.items():
+            value = ev["metrics"].get(key)
+            shown = f"{value:.4f}" if isinstance(value, float) else "n/a"
+            met = "yes" if isinstance(value, float) and value >= target else "**no**"
+            rows.append(f"| {key} | {shown} | ≥ {target} | {met} |")
+        parts.append(f"Data: `{ev['data']}` ({ev['metrics'].get('clips')} clips"
+                     f"{', curves from ' + ev['metrics']['curves_from'] if 'curves_from' in ev['metrics'] else ''}),"
+                     f" {ev['date']}\n\n| metric | measured | target | met |\n|---|---|---|---|\n" + "\n".join(rows))
+    return "\n\n".join(parts)
 
 
 def model_card(manifest: dict[str, Any]) -> str:
@@ -37,6 +64,9 @@ qualified reader. Not a medical device; not for diagnosis or treatment decisions
 ## Validation (held-out phantom subjects; the epoch was chosen on these, so the figures are optimistic —
 see the issue notes for `dvt-us evaluate` on data never used for training or selection)
 {_metrics_table(manifest['metrics'])}
+
+## Held-out test (subjects and seeds never used for training or model selection; ONNX Runtime)
+{_evaluations(manifest)}
 
 ONNX Runtime parity against torch: max |diff| {manifest['parity']['max_abs_diff']:.2e}, argmax agreement
 {manifest['parity']['argmax_agreement']:.5f}.

@@ -30,6 +30,8 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("data", type=Path, help="dataset folder: dicom/ and truth/")
         parser.add_argument("--segmentation", type=Path, default=None,
                             help="segmentation model feeding a compressibility model")
+        parser.add_argument("--record", action="store_true",
+                            help="add the result to the model's manifest and card (held-out test data only)")
 
 
 def run(name: str, args: argparse.Namespace) -> int:
@@ -49,4 +51,6 @@ def run(name: str, args: argparse.Namespace) -> int:
         argv += [str(args.model), str(args.data)]
         if args.segmentation is not None:
             argv += ["--segmentation", str(args.segmentation)]
+        if args.record:
+            argv += ["--record"]
     return int(training_cli.main(argv))

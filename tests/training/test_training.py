@@ -95,7 +95,10 @@ def test_evaluate_through_onnx_runtime(exported: dict[str, Path], capsys: pytest
     assert result["clips"] > 0
     assert 0.0 <= result["dice_vein"] <= 1.0
     assert training_main(["evaluate", str(exported["compressibility"]), str(exported["data"]),
-                          "--segmentation", str(exported["segmentation"])]) == 0
+                          "--segmentation", str(exported["segmentation"]), "--record"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["curves_from"] == "segmentation model"
     assert len(result["confusion"]) == 4
+    manifest = json.loads((exported["compressibility"] / "manifest.json").read_text())
+    assert manifest["evaluations"][-1]["metrics"]["accuracy"] == result["accuracy"]
+    assert "| accuracy |" in (exported["compressibility"] / "MODEL_CARD.md").read_text()
