@@ -27,7 +27,7 @@ class Arm(enum.Enum):
     ANTICOAGULATION = "anticoagulation"
 
 
-class ClipKind(enum.Enum):
+class Acquisition(enum.Enum):
     """What the protocol acquires for a segment."""
 
     COMPRESSION_CINE = "compression-cine"
@@ -58,18 +58,18 @@ ILIOFEMORAL = (Segment.CIV, Segment.EIV, Segment.CFV, Segment.PFV, Segment.FV_P,
 """Proximal to distal; an iliofemoral DVT involves a run starting at CIV or EIV."""
 FEMOROPOPLITEAL = (Segment.FV_P, Segment.FV_M, Segment.FV_D, Segment.POP, Segment.PTV, Segment.PER)
 
-PROTOCOLS: dict[str, tuple[tuple[Segment, ClipKind], ...]] = {
+PROTOCOLS: dict[str, tuple[tuple[Segment, Acquisition], ...]] = {
     "full": (
-        (Segment.CIV, ClipKind.COLOUR_DOPPLER), (Segment.EIV, ClipKind.COLOUR_DOPPLER),
-        (Segment.CFV, ClipKind.COMPRESSION_CINE), (Segment.PFV, ClipKind.COMPRESSION_CINE),
-        (Segment.FV_P, ClipKind.COMPRESSION_CINE), (Segment.FV_M, ClipKind.COMPRESSION_CINE),
-        (Segment.FV_D, ClipKind.COMPRESSION_CINE), (Segment.POP, ClipKind.COMPRESSION_CINE),
-        (Segment.PTV, ClipKind.COMPRESSION_CINE), (Segment.PER, ClipKind.COMPRESSION_CINE),
-        (Segment.CFV, ClipKind.STILL_PAIR),
+        (Segment.CIV, Acquisition.COLOUR_DOPPLER), (Segment.EIV, Acquisition.COLOUR_DOPPLER),
+        (Segment.CFV, Acquisition.COMPRESSION_CINE), (Segment.PFV, Acquisition.COMPRESSION_CINE),
+        (Segment.FV_P, Acquisition.COMPRESSION_CINE), (Segment.FV_M, Acquisition.COMPRESSION_CINE),
+        (Segment.FV_D, Acquisition.COMPRESSION_CINE), (Segment.POP, Acquisition.COMPRESSION_CINE),
+        (Segment.PTV, Acquisition.COMPRESSION_CINE), (Segment.PER, Acquisition.COMPRESSION_CINE),
+        (Segment.CFV, Acquisition.STILL_PAIR),
     ),
     "short": (
-        (Segment.EIV, ClipKind.COLOUR_DOPPLER), (Segment.CFV, ClipKind.COMPRESSION_CINE),
-        (Segment.FV_M, ClipKind.COMPRESSION_CINE), (Segment.POP, ClipKind.COMPRESSION_CINE),
+        (Segment.EIV, Acquisition.COLOUR_DOPPLER), (Segment.CFV, Acquisition.COMPRESSION_CINE),
+        (Segment.FV_M, Acquisition.COMPRESSION_CINE), (Segment.POP, Acquisition.COMPRESSION_CINE),
     ),
 }
 """Clips per leg per visit. ``full`` is the DESIGN.md protocol plus a split-screen still pair of the CFV;
@@ -110,7 +110,7 @@ class ClipPlan:
     study_date: str
     side: Laterality
     segment: Segment
-    kind: ClipKind
+    kind: Acquisition
     state: VeinState
     adequacy: CompressionAdequacy
     coded_anatomy: bool
@@ -191,7 +191,7 @@ def plan_trial(subjects: int, seed: int = 0, protocol: str = "full", visits: int
             for side in (Laterality.RIGHT, Laterality.LEFT):
                 affected = plan.states[visit.visit] if side is plan.affected_side else {}
                 for segment, kind in PROTOCOLS[protocol]:
-                    compressed = kind is not ClipKind.COLOUR_DOPPLER
+                    compressed = kind is not Acquisition.COLOUR_DOPPLER
                     inadequate = compressed and rng.random() < INADEQUATE_COMPRESSION_PROBABILITY
                     clips.append(ClipPlan(
                         index=len(clips), subject=plan.subject, visit=visit, study_date=date.strftime("%Y%m%d"),

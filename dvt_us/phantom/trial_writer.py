@@ -36,7 +36,7 @@ from dvt_us.phantom.dicom_writer import (
 from dvt_us.phantom.doppler import simulate_doppler
 from dvt_us.phantom.randomise import sample_params
 from dvt_us.phantom.scene import VeinState
-from dvt_us.phantom.trial import ClipKind, ClipPlan, TrialPlan
+from dvt_us.phantom.trial import Acquisition, ClipPlan, TrialPlan
 
 TRUTH_SCHEMA = "dvt-us-phantom-truth/1"
 JPEG_PROBABILITY = 0.5
@@ -91,7 +91,7 @@ def render_clip(plan: ClipPlan, seed: int, out: Path, options: RenderOptions) ->
         "state": plan.state.value, "coded_anatomy": plan.coded_anatomy, "encoding": encoding.value,
         "spacing_mm": params.imaging.spacing_mm,
     }
-    if plan.kind is ClipKind.COMPRESSION_CINE:
+    if plan.kind is Acquisition.COMPRESSION_CINE:
         cine = simulate_cine(params, rng)
         written = write_instance(path, ident, cine.frames, cine.labels, cine.spacing_mm, layout=layout,
                                  encoding=encoding, frame_time_s=cine.frame_time_s,
@@ -99,7 +99,7 @@ def render_clip(plan: ClipPlan, seed: int, out: Path, options: RenderOptions) ->
         record |= {"frames": int(cine.frames.shape[0]), **_compression_truth(cine.truth),
                    "uncompressed_frame": cine.truth.uncompressed_frame,
                    "max_compression_frame": cine.truth.max_compression_frame}
-    elif plan.kind is ClipKind.STILL_PAIR:
+    elif plan.kind is Acquisition.STILL_PAIR:
         pair = simulate_still_pair(params, rng)
         written = write_instance(path, ident, pair.uncompressed[None], pair.uncompressed_labels[None],
                                  pair.spacing_mm, layout=layout, encoding=encoding,
