@@ -12,12 +12,12 @@ Everything is a pure function of its parameters and the numpy ``Generator`` pass
 random state, no disk or clock. Labels: 0 background, 1 vein lumen, 2 thrombus, 3 artery.
 """
 
+from dvt_us.findings.vocabulary import Compressibility
 from dvt_us.phantom import deformation, elastic
 from dvt_us.phantom.bmode import Imaging
 from dvt_us.phantom.cine import (
     Cine,
     ClipTruth,
-    Compressibility,
     PhantomParams,
     StillPair,
     simulate_cine,

@@ -6,30 +6,22 @@ only electronic noise is new in every frame.
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from dvt_us.anatomy import Segment
+from dvt_us.findings.vocabulary import (
+    OCCLUSIVE_MIN_THROMBUS_FRACTION,
+    Compressibility,
+    compressibility_from_ratio,
+)
 from dvt_us.phantom import bmode, deformation, tissue
 from dvt_us.phantom.deformation import Compression, CompressionAdequacy, MotionTrack
 from dvt_us.phantom.scene import DEEP_SEGMENTS, Scene, VeinState
 
 REFERENCE_SPACING_MM = 0.1
-
-
-class Compressibility(enum.Enum):
-    """Clip compressibility class of DESIGN.md section 4."""
-
-    COMPRESSIBLE = "compressible"
-    """Residual AP diameter ≤ 10 % of uncompressed."""
-    PARTIAL = "partial"
-    NONCOMPRESSIBLE = "noncompressible"
-    """Residual AP diameter ≥ 90 % of uncompressed."""
-    INDETERMINATE = "indeterminate"
-    """Compression inadequate, or a segment not judged by compression (iliac veins, IVC)."""
 
 
 @dataclass(frozen=True)
@@ -210,16 +202,12 @@ def clip_truth(clip: ClipModel) -> ClipTruth:
     ratio = float(ap[i1] / ap[i0])
     if p.compression.adequacy is CompressionAdequacy.INADEQUATE or p.scene.segment in DEEP_SEGMENTS:
         cls = Compressibility.INDETERMINATE
-    elif ratio <= 0.1:
-        cls = Compressibility.COMPRESSIBLE
-    elif ratio >= 0.9:
-        cls = Compressibility.NONCOMPRESSIBLE
     else:
-        cls = Compressibility.PARTIAL
+        cls = compressibility_from_ratio(ratio)
     fraction = float(clot[i1] / area[i1]) if area[i1] > 0 else 0.0
     return ClipTruth(p.scene.segment, p.scene.state, p.compression.adequacy, cls, i0, i1, float(area[i0]),
                      float(area[i1]), float(area[i1] / area[i0]), float(ap[i0]), float(ap[i1]), ratio,
-                     fraction, fraction >= 0.9)
+                     fraction, fraction >= OCCLUSIVE_MIN_THROMBUS_FRACTION)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Findings: per clip, segment, leg and visit (DESIGN.md section 4). Pure functions of measurements."""
