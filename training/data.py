@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from rich.console import Console
 from rich.progress import Progress
 
+from dvt_us.findings.vocabulary import Compressibility
 from dvt_us.ingest import ClipKind, ingest
 from dvt_us.phantom.trial import plan_trial
 from dvt_us.phantom.trial_writer import RenderOptions, write_trial
@@ -30,7 +31,8 @@ from dvt_us.preprocess import iter_frames
 from dvt_us.preprocess.model_input import InputSpec, model_frames
 from training.config import PhantomData
 
-COMPRESSIBILITY = ("compressible", "partial", "noncompressible", "indeterminate")
+COMPRESSIBILITY = tuple(c.value for c in Compressibility)
+"""Class order of the compressibility classifier's outputs."""
 PROGRESS_CONSOLE = Console(stderr=True)
 """Progress bars go to stderr, so stdout carries only results (e.g. evaluation JSON)."""
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from dvt_us.phantom.doppler import simulate_doppler
 from dvt_us.phantom.randomise import sample_params
 from dvt_us.phantom.scene import VeinState
 from dvt_us.phantom.trial import Acquisition, ClipPlan, TrialPlan
+from dvt_us.report.masks import MaskWriter
 
 TRUTH_SCHEMA = "dvt-us-phantom-truth/1"
 JPEG_PROBABILITY = 0.5
@@ -119,12 +119,10 @@ def render_clip(plan: ClipPlan, seed: int, out: Path, options: RenderOptions) ->
 
 
 def save_masks(path: Path, labels: np.ndarray) -> None:
-    """Write ``labels`` as a compressed .npz with a fixed timestamp, so that equal masks give equal bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    info = zipfile.ZipInfo("labels.npy", date_time=(1980, 1, 1, 0, 0, 0))
-    info.compress_type = zipfile.ZIP_DEFLATED
-    with zipfile.ZipFile(path, "w") as archive, archive.open(info, "w") as member:
-        np.lib.format.write_array(member, np.ascontiguousarray(labels), allow_pickle=False)
+    """Write ``labels`` ``[frames, rows, cols]`` as ``masks``-style .npz (same bytes for the same masks)."""
+    with MaskWriter(path, len(labels), labels.shape[1:]) as writer:
+        for frame in labels:
+            writer.write(frame)
 
 
 def _compression_truth(t: ClipTruth) -> dict[str, Any]:

@@ -1,0 +1,79 @@
+"""``dvt-us analyze INPUT… --out DIR``: the main job — findings and masks per subject and visit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from dvt_us.inference import DEFAULT_MODELS_DIR, ModelError, ModelRegistry, SessionOptions
+from dvt_us.pipeline.analyze import AnalyzeOptions, analyze
+from dvt_us.pipeline.clip_analysis import ModelSet
+from dvt_us.pipeline.trial_config import DEFAULT_TRIAL, load_trial_config
+from dvt_us.pipeline.visit_report import VisitFindings
+
+HELP = "Analyse ultrasound studies (files, folders, zips): report.json and masks per subject and visit."
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``analyze``."""
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM files, folders or .zip archives")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR, help="models folder (default: models/)")
+    parser.add_argument("--trial", type=Path, default=None, help="trial config YAML (default: DEFIANCE-like)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--cpu", action="store_true", help="do not use the CUDA execution provider")
+
+
+def _summary(findings: list[VisitFindings]) -> Table:
+    table = Table(header_style="bold")
+    for name in ("subject", "visit", "leg", "score", "involved", "most proximal", "Δ vs baseline", "flagged"):
+        table.add_column(name)
+    for f in findings:
+        for leg in f.legs:
+            change = next((c for c in f.change if c.side is leg.side), None)
+            flagged = sum(s.flagged for s in f.segments if s.side is leg.side)
+            table.add_row(f.subject, f.visit, leg.side.value, str(leg.thrombus_score),
+                          " ".join(s.value for s in leg.involved) or "-",
+                          leg.most_proximal.value if leg.most_proximal else "-",
+                          f"{change.score_change:+d}" if change else "", str(flagged))
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    """Analyse; exit 2 on a usage or model error."""
+    err = Console(stderr=True)
+    try:
+        registry = ModelRegistry(args.models)
+        models = ModelSet(registry.get("vein-seg"), registry.get("compressibility"),
+                          SessionOptions(use_cuda=not args.cpu))
+        trial = load_trial_config(args.trial) if args.trial else DEFAULT_TRIAL
+    except (ModelError, ValueError) as exc:
+        err.print(f"dvt-us analyze: {exc}")
+        return 2
+    jobs = max(1, min(args.jobs, os.cpu_count() or 1))
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=err, disable=not err.is_terminal) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        findings = analyze(args.inputs, AnalyzeOptions(args.out, models, trial, jobs), progress=update)
+    Console().print(_summary(findings))
+    Console().print(f"{len(findings)} visit reports -> {args.out}")
+    return 0

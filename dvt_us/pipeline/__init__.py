@@ -1,0 +1,1 @@
+"""The whole arrow: ingest → preprocess → inference → findings → report, composed for `dvt-us analyze`."""

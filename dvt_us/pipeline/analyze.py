@@ -1,0 +1,105 @@
+"""``dvt-us analyze``: ingest, analyse every clip (in parallel), write report.json and masks per visit.
+
+Output: ``OUT/<subject>/<visit>/report.json`` and ``OUT/<subject>/<visit>/masks/<SOPInstanceUID>.npz``
+(DESIGN.md section 5), plus ``OUT/inputs.json`` listing files that were rejected, skipped or duplicated.
+The output does not depend on the number of jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from dvt_us.inference.sessions import SessionOptions
+from dvt_us.ingest import Clip, IngestResult, Subject, ingest
+from dvt_us.pipeline.clip_analysis import ClipResult, ModelSet, analyse_clip
+from dvt_us.pipeline.trial_config import TrialConfig
+from dvt_us.pipeline.visit_report import VisitFindings, report_document, visit_findings
+from dvt_us.report.json_report import write_report
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``."""
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    """Where to write, which models and trial settings, and how many worker processes."""
+
+    out: Path
+    models: ModelSet
+    trial: TrialConfig
+    jobs: int = 1
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "unassigned"
+
+
+def _visit_dir(out: Path, subject: str, visit: str) -> Path:
+    return out / _safe(subject) / _safe(visit)
+
+
+def _task(args: tuple[Clip, ModelSet, Path]) -> ClipResult:
+    return analyse_clip(*args)
+
+
+def _run_clips(tasks: list[tuple[Clip, ModelSet, Path]], jobs: int,
+               progress: ProgressCallback | None) -> list[ClipResult]:
+    results: list[ClipResult] = []
+    if jobs <= 1:
+        for task in tasks:
+            results.append(_task(task))
+            if progress:
+                progress("clips", len(results), len(tasks))
+        return results
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for result in pool.map(_task, tasks, chunksize=1):
+            results.append(result)
+            if progress:
+                progress("clips", len(results), len(tasks))
+    return results
+
+
+def _write_inputs(out: Path, result: IngestResult) -> None:
+    listing = {
+        "rejected": [{"file": r.source, "reason": r.code.value, "message": r.message} for r in result.rejected],
+        "skipped": [{"file": r.source, "reason": r.code.value, "message": r.message} for r in result.skipped],
+        "duplicates": [{"file": c.source.label, "sop_instance_uid": c.sop_instance_uid} for c in result.duplicates],
+    }
+    (out / "inputs.json").write_text(json.dumps(listing, indent=1) + "\n")
+
+
+def analyze(paths: Iterable[str | os.PathLike[str]], options: AnalyzeOptions,
+            progress: ProgressCallback | None = None) -> list[VisitFindings]:
+    """Analyse every study under ``paths``; return the findings of every visit, subject by subject."""
+    result = ingest(paths, progress=(lambda d, t, _: progress("reading", d, t)) if progress else None)
+    options.out.mkdir(parents=True, exist_ok=True)
+    _write_inputs(options.out, result)
+    # Threads per session: the cores are shared between the worker processes.
+    threads = max(1, (os.cpu_count() or 1) // max(1, options.jobs))
+    models = replace(options.models, session=SessionOptions(threads=threads, use_cuda=options.models.session.use_cuda))
+    tasks = [(clip, models, _visit_dir(options.out, s.subject, v.visit))
+             for s in result.subjects for v in s.visits for clip in v.clips]
+    by_uid = {r.clip.sop_instance_uid: r for r in _run_clips(tasks, options.jobs, progress)}
+    return [f for subject in result.subjects for f in _report_subject(subject, by_uid, options, models)]
+
+
+def _report_subject(subject: Subject, by_uid: dict[str, ClipResult], options: AnalyzeOptions,
+                    models: ModelSet) -> list[VisitFindings]:
+    baseline: VisitFindings | None = None
+    out = []
+    for visit in subject.visits:  # in study-date order: unscheduled time points fall in place
+        results = [by_uid[c.sop_instance_uid] for c in visit.clips]
+        is_baseline = visit.visit == options.trial.baseline
+        findings = visit_findings(subject.subject, visit.visit, results, options.trial,
+                                  None if is_baseline else baseline)
+        if is_baseline:
+            baseline = findings
+        document = report_document(findings, visit, models)
+        write_report(document, _visit_dir(options.out, subject.subject, visit.visit) / "report.json")
+        out.append(findings)
+    return out

@@ -1,0 +1,61 @@
+"""``report.json``: the findings of one subject at one visit, validated against a versioned JSON Schema.
+
+The document is built from typed findings in :mod:`dvt_us.pipeline` and turned into JSON here: enums
+become their values, tuples lists, NaN ``null``. Every finding carries ``reader_changed: false`` until a
+reader overrides it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+SCHEMA_ID = "dvt-us-report/1"
+_SCHEMA_FILE = "report-1.schema.json"
+
+
+def plain(value: Any) -> Any:  # noqa: PLR0911 (one return per kind of value)
+    """A JSON-ready copy of findings: dataclasses, enums, tuples, numpy scalars, NaN → null."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of report.json."""
+    text = resources.files("dvt_us").joinpath("schemas", _SCHEMA_FILE).read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def validate(document: dict[str, Any]) -> None:
+    """Raise :class:`jsonschema.ValidationError` naming the offending path if the document is invalid."""
+    jsonschema.validate(document, schema())
+
+
+def write_report(document: dict[str, Any], path: Path) -> None:
+    """Validate and write a report (atomically: a reader never sees half a file)."""
+    validate(document)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=1, sort_keys=False) + "\n")
+    tmp.replace(path)
