@@ -1,0 +1,179 @@
+"""Inference speed and memory: segmentation frames/s (ONNX Runtime vs torch eager), GFLOP/s against a
+same-run matrix-multiply peak, study turnaround, and peak RSS of a long study.
+
+Usage: python benchmarks/inference_benchmark.py [--models models] [--skip-study] [--skip-long]
+
+Needs the shipped models (models/vein-seg, models/compressibility); the torch comparison needs the
+`train` extra and the run folder runs/vein-seg-<version> (else it is skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import shape_inference
+
+from dvt_us.inference import ModelRegistry, SessionOptions, session_for
+from dvt_us.inference.sessions import run_logits
+
+
+def conv_flops(model_path: Path, batch: int = 1) -> float:
+    """Multiply-adds x 2 of the Conv/ConvTranspose/MatMul/Gemm nodes for one input (shape inference)."""
+    model = onnx.load(str(model_path))
+    inp = model.graph.input[0].type.tensor_type.shape.dim
+    inp[0].dim_value = batch
+    inferred = shape_inference.infer_shapes(model)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(inferred.graph.value_info) + list(inferred.graph.output) + list(inferred.graph.input)}
+    weights = {i.name: list(i.dims) for i in inferred.graph.initializer}
+    flops = 0.0
+    for node in inferred.graph.node:
+        if node.op_type in ("Conv", "ConvTranspose") and node.input[1] in weights:
+            w = weights[node.input[1]]
+            out = shapes.get(node.output[0]) if node.op_type == "Conv" else shapes.get(node.input[0])
+            if out and all(out):
+                spatial = float(np.prod(out[2:]))
+                flops += 2.0 * float(np.prod(w)) * spatial * out[0]
+    return flops / batch
+
+
+def matmul_peak_gflops(threads: int) -> float:
+    """Best float32 matrix-multiply GFLOP/s of numpy on this machine (same run)."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
+    best = 0.0
+    for _ in range(5):
+        start = time.perf_counter()
+        a @ a
+        best = max(best, 2 * 1024**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def ort_fps(models_dir: Path, batch: int, threads: int, repeats: int = 5) -> float:
+    manifest = ModelRegistry(models_dir).get("vein-seg")
+    session = session_for(manifest, SessionOptions(threads=threads, use_cuda=False))
+    size = int(manifest.preprocessing["size"])
+    x = np.random.default_rng(0).standard_normal((batch, 3, size, size), dtype=np.float32)
+    run_logits(session, manifest, x)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run_logits(session, manifest, x)
+        best = min(best, time.perf_counter() - start)
+    return batch / best
+
+
+def torch_fps(run_dir: Path, batch: int, threads: int, repeats: int = 5) -> float | None:
+    try:
+        import torch
+
+        from training.export import load_run
+    except ImportError:
+        return None
+    if not (run_dir / "best.pt").exists():
+        return None
+    torch.set_num_threads(threads)
+    cfg, model, _ = load_run(run_dir)
+    size = cfg.segmentation.input_size
+    x = torch.randn(batch, 3, size, size)
+    with torch.no_grad():
+        model(x)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(x)
+            best = min(best, time.perf_counter() - start)
+    return batch / best
+
+
+_STUDY = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from dvt_us.pipeline.analyze import AnalyzeOptions, analyze
+    from dvt_us.pipeline.clip_analysis import ModelSet
+    from dvt_us.pipeline.trial_config import DEFAULT_TRIAL
+    from dvt_us.inference import ModelRegistry, SessionOptions
+    src, out, models, jobs = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+    registry = ModelRegistry(models)
+    model_set = ModelSet(registry.get("vein-seg"), registry.get("compressibility"), SessionOptions(use_cuda=False))
+    start = time.perf_counter()
+    analyze([src], AnalyzeOptions(out, model_set, DEFAULT_TRIAL, jobs))
+    seconds = time.perf_counter() - start
+    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
+    print(json.dumps({"seconds": seconds, "rss_mb": int(hwm.split()[1]) / 1024}))
+    """
+)
+
+
+def _study(frames: int, clips_per_leg: int, tmp: Path) -> Path:
+    """A bilateral study of compression cines, 600x800 tissue images, written by the phantom."""
+    from dataclasses import replace
+
+    from dvt_us.phantom.trial import Acquisition, plan_trial
+    from dvt_us.phantom.trial_writer import RenderOptions, write_trial
+
+    plan = plan_trial(1, seed=77, protocol="full", visits=1)
+    cines = [c for c in plan.clips if c.kind is Acquisition.COMPRESSION_CINE]
+    chosen = [c for side in {c.side for c in cines} for c in [x for x in cines if x.side is side][:clips_per_leg]]
+    write_trial(replace(plan, clips=tuple(chosen)), tmp, RenderOptions(shape=(600, 800), frames=frames))
+    return tmp / "dicom"
+
+
+def _run_study(src: Path, models: Path, jobs: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as out:
+        done = subprocess.run([sys.executable, "-c", _STUDY, str(src), out, str(models), str(jobs)],
+                              check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.add_argument("--run", type=Path, default=Path("runs/vein-seg-0.1.0"))
+    parser.add_argument("--skip-study", action="store_true")
+    parser.add_argument("--skip-long", action="store_true")
+    args = parser.parse_args()
+    threads = os.cpu_count() or 1
+    manifest = ModelRegistry(args.models).get("vein-seg")
+    gflop = conv_flops(manifest.onnx_path) / 1e9
+    peak = matmul_peak_gflops(threads)
+    rows = [("matmul peak, float32 (GFLOP/s)", f"{peak:.1f}"), ("segmentation model (GFLOP/frame)", f"{gflop:.3f}")]
+    for batch in (1, 16):
+        fps = ort_fps(args.models, batch, threads)
+        rows.append((f"ONNX Runtime, batch {batch} (frames/s)", f"{fps:.1f}"))
+        achieved = fps * gflop
+        share = 100 * achieved / peak
+        rows.append((f"ONNX Runtime, batch {batch} (GFLOP/s, % of peak)", f"{achieved:.1f} ({share:.0f} %)"))
+        eager = torch_fps(args.run, batch, threads)
+        if eager:
+            rows.append((f"torch eager, batch {batch} (frames/s)", f"{eager:.1f}  (ORT {fps / eager:.2f}x)"))
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_study:
+            study = _study(40, 7, Path(tmp) / "study")
+            r = _run_study(study, args.models, jobs=threads)
+            rows.append(("study 14 clips x 40 frames 600x800 -> report.json (s)", f"{r['seconds']:.1f}"))
+            rows.append(("  peak RSS (MB)", f"{r['rss_mb']:.0f}"))
+        if not args.skip_long:
+            long = _study(1000, 1, Path(tmp) / "long")
+            r = _run_study(long, args.models, jobs=1)
+            rows.append(("study 2 clips x 1000 frames 600x800 (s)", f"{r['seconds']:.1f}"))
+            rows.append(("  peak RSS (MB)", f"{r['rss_mb']:.0f}"))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measurement':<{width}}  value")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
