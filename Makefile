@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 SAMPLES = $$($(PY) -c "import data_store, pydicom.data, pathlib; \
   print(pathlib.Path(pydicom.data.__file__).parent / 'test_files', pathlib.Path(data_store.__file__).parent / 'data')")
 
-.PHONY: setup demo test lint unit bench models clean
+.PHONY: setup demo samples test lint unit bench models clean
 
 setup: $(VENV)/.installed
 
@@ -15,11 +15,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,train]"
 	touch $@
 
-## The main job on generated and bundled data: a small synthetic trial (phantom) and what dvt-us reads from it,
-## then what it reads from the real ultrasound files of pydicom and pydicom-data.
+## The main job: generate a small synthetic trial (phantom), analyse it with the shipped models (a summary per
+## subject, visit and leg; report.json and masks under demo-out/analysis), and score it against the truth.
 demo: setup
-	$(VENV)/bin/dvt-us phantom trial --subjects 1 --visits 2 --protocol short --out demo-out
-	$(VENV)/bin/dvt-us inspect demo-out/dicom
+	$(VENV)/bin/dvt-us phantom trial --subjects 1 --visits 2 --protocol short --out demo-out/trial
+	$(VENV)/bin/dvt-us analyze demo-out/trial/dicom --out demo-out/analysis --jobs 2
+	$(VENV)/bin/dvt-us score demo-out/analysis demo-out/trial
+
+## What dvt-us reads from the real ultrasound files bundled with pydicom and pydicom-data.
+samples: setup
 	$(VENV)/bin/dvt-us inspect --ultrasound-only $(SAMPLES)
 
 lint: setup
@@ -36,6 +40,7 @@ test: lint unit
 bench: setup
 	$(PY) benchmarks/decode_benchmark.py
 	$(PY) benchmarks/phantom_benchmark.py
+	$(PY) benchmarks/inference_benchmark.py
 
 ## Retrain and publish the shipped models on CPU (about 1.5 h on 2 cores), then evaluate them on a phantom
 ## test trial whose seed is used neither for training nor for model selection.
