@@ -2,22 +2,26 @@
 
 Curves come from :mod:`dvt_us.preprocess.clip_features` — the function serving uses — applied to truth
 masks perturbed like a segmentation model's errors (erosion, dilation, dropped frames, lumen/thrombus
-confusion), and, when a segmentation model is given, to its own predictions.
+confusion), and, when ``compressibility.segmentation_model`` names an exported segmentation model, to its
+own predictions (half of the training curves, and all validation curves, as in serving).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 import torch
 from rich.progress import Progress
 
 from dvt_us.preprocess.clip_features import FEATURES, classifier_input, measure_clip
 from training.config import TrainConfig
 from training.data import COMPRESSIBILITY, PROGRESS_CONSOLE, TrainClip
+from training.evaluate import segment_clip
 from training.metrics import classification_metrics
 from training.networks import TemporalClassifier
 from training.runs import RunLog
@@ -53,17 +57,42 @@ def _time_warp(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return labels[np.linspace(start, stop - 1, count).round().astype(int)]
 
 
-def curves(clips: list[TrainClip], steps: int, rng: np.random.Generator | None, noise: float) -> np.ndarray:
-    """Classifier inputs ``[clips, features, steps]``; perturbed when ``rng`` is given."""
+def curves(clips: list[TrainClip], steps: int, rng: np.random.Generator | None, noise: float,
+           predicted: list[np.ndarray] | None = None) -> np.ndarray:
+    """Classifier inputs ``[clips, features, steps]``.
+
+    Without ``rng``: from ``predicted`` labels when given (as served), else from truth. With ``rng``
+    (training): from predicted labels half of the time when given, else from truth perturbed like a
+    segmentation model's errors; always with a random time crop and frame rate.
+    """
     out = []
-    for clip in clips:
-        labels = clip.labels
-        if rng is not None:
-            labels = _time_warp(labels, rng)
-            if rng.random() < noise:
+    for i, clip in enumerate(clips):
+        if rng is None:
+            labels = predicted[i] if predicted is not None else clip.labels
+        else:
+            use_predicted = predicted is not None and rng.random() < 0.5
+            labels = _time_warp(predicted[i] if use_predicted and predicted is not None else clip.labels, rng)
+            if not use_predicted and rng.random() < noise:
                 labels = perturb_masks(labels, rng)
         out.append(classifier_input(measure_clip(labels, clip.spacing_mm), steps))
     return np.stack(out)
+
+
+def predicted_labels(model_dir: Path, clips: list[TrainClip]) -> list[np.ndarray]:
+    """The exported segmentation model's labels for every frame of every clip (ONNX Runtime, as served)."""
+    session = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    size, context = int(manifest["preprocessing"]["size"]), int(manifest["preprocessing"]["context"])
+    if clips and clips[0].images.shape[-1] != size:
+        raise ValueError(f"clips are letterboxed to {clips[0].images.shape[-1]} px but {model_dir} expects {size}: "
+                         f"set segmentation.input_size to {size} in this config")
+    out = []
+    with Progress(console=PROGRESS_CONSOLE) as progress:
+        task = progress.add_task("segmenting training clips", total=len(clips))
+        for clip in clips:
+            out.append(segment_clip(session, clip, context))
+            progress.advance(task)
+    return out
 
 
 def train_compressibility(cfg: TrainConfig, train: list[TrainClip], val: list[TrainClip], run: RunLog) -> Path:
@@ -82,7 +111,10 @@ def train_compressibility(cfg: TrainConfig, train: list[TrainClip], val: list[Tr
     counts = np.bincount(y_train.numpy(), minlength=len(COMPRESSIBILITY)).astype(float)
     weights = torch.as_tensor(counts.sum() / np.maximum(counts, 1) / len(COMPRESSIBILITY), dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=c.label_smoothing)
-    x_val = torch.as_tensor(curves(val, c.steps, None, 0.0))
+    seg_model = c.segmentation_model
+    train_pred = predicted_labels(seg_model, train) if seg_model else None
+    val_pred = predicted_labels(seg_model, val) if seg_model else None
+    x_val = torch.as_tensor(curves(val, c.steps, None, 0.0, val_pred))
     y_val = np.array([t.compressibility for t in val])
     start, best = run.resume(model, optimiser, scheduler)
     with Progress(console=PROGRESS_CONSOLE) as progress:
@@ -90,7 +122,7 @@ def train_compressibility(cfg: TrainConfig, train: list[TrainClip], val: list[Tr
         for epoch in range(start, c.epochs):
             began = time.perf_counter()
             rng = np.random.default_rng([cfg.seed, epoch])
-            x = torch.as_tensor(curves(train, c.steps, rng, c.mask_noise))
+            x = torch.as_tensor(curves(train, c.steps, rng, c.mask_noise, train_pred))
             order = torch.as_tensor(rng.permutation(len(train)))
             model.train()
             losses = []

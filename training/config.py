@@ -91,6 +91,8 @@ class CompressibilityConfig(_Strict):
     label_smoothing: float = 0.05
     mask_noise: float = 0.5
     """Probability of perturbing truth masks (erode/dilate/drop) when building training curves."""
+    segmentation_model: Path | None = None
+    """An exported segmentation model (models/<name>/<version>) whose predictions also feed the curves."""
 
 
 class TrainConfig(_Strict):

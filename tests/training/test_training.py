@@ -25,8 +25,10 @@ def _tiny(tmp: Path, task: str) -> Path:
     raw["output"] = str(tmp / "runs")
     raw["data"]["cache_dir"] = str(tmp / "cache")
     if task == "compressibility":
+        seg_model = tmp / "models" / raw["name"] / raw["version"]  # the tiny segmentation model, exported first
         raw |= {"task": "compressibility", "name": "tiny-compress",
-                "compressibility": {"epochs": 3, "batch_size": 4, "steps": 16, "channels": [8, 8]}}
+                "compressibility": {"epochs": 3, "batch_size": 4, "steps": 16, "channels": [8, 8],
+                                    "segmentation_model": str(seg_model)}}
     path = tmp / f"{task}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
