@@ -21,7 +21,7 @@ TARGETS = {
 
 
 def _metrics_table(metrics: dict[str, Any]) -> str:
-    rows = [f"| {k} | {v:.4f} |" for k, v in metrics.items() if isinstance(v, float)]
+    rows = [f"| {k} | {v:.4f} |" for k, v in metrics.items() if isinstance(v, float) and k not in ("seconds", "loss")]
     return "\n".join(["| metric | value |", "|---|---|", *rows]) if rows else "(no metrics recorded)"
 
 
@@ -61,8 +61,7 @@ sonographer settings. **No patient data** was used. Data config: `{data}`.
 Research and core-lab decision support inside dvt-us: every finding is reviewed, and can be overridden, by a
 qualified reader. Not a medical device; not for diagnosis or treatment decisions on its own.
 
-## Validation (held-out phantom subjects; the epoch was chosen on these, so the figures are optimistic —
-see the issue notes for `dvt-us evaluate` on data never used for training or selection)
+## Validation (held-out phantom subjects; the best epoch was chosen on these, so they are optimistic)
 {_metrics_table(manifest['metrics'])}
 
 ## Held-out test (subjects and seeds never used for training or model selection; ONNX Runtime)
