@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from dvt_us.inference.sessions import softmax
 from dvt_us.preprocess.clip_features import classifier_input, measure_clip
 from dvt_us.preprocess.model_input import InputSpec
 from training.data import COMPRESSIBILITY, TrainClip, load_folder, stack_context
@@ -65,8 +66,7 @@ def evaluate(model_dir: Path, data_dir: Path, segmentation_dir: Path | None = No
     pairs = zip(labels, clips, strict=True)
     x = np.stack([classifier_input(measure_clip(lab, c.spacing_mm), steps) for lab, c in pairs])
     logits = session.run(None, {session.get_inputs()[0].name: x})[0]
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    probs = softmax(logits, axis=1)
     truth = np.array([c.compressibility for c in clips])
     metrics = classification_metrics(probs, truth, COMPRESSIBILITY)
     inadequate = [i for i, c in enumerate(clips) if COMPRESSIBILITY[c.compressibility] == "indeterminate"]

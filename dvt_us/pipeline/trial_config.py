@@ -40,11 +40,6 @@ class TrialConfig(BaseModel):
         """The protocol segments (the same at every visit here)."""
         return [Segment.parse(s) for s in self.protocol]
 
-    def visit_order(self, visit: str) -> int:
-        """Position of a visit in the schedule; unscheduled visits sort after (by date, elsewhere)."""
-        ids = [v.id for v in self.visits]
-        return ids.index(visit) if visit in ids else len(ids)
-
 
 def load_trial_config(path: Path) -> TrialConfig:
     """Read a trial YAML; errors name the offending key."""
