@@ -79,8 +79,28 @@ def _adequacy(measures: ClipMeasures, area_ratio: float) -> tuple[bool, float]:
     return shift >= MIN_TISSUE_SHIFT_MM or area_ratio <= ADEQUATE_MAX_AREA_RATIO, shift
 
 
-def compression_findings(measures: ClipMeasures, probabilities: np.ndarray) -> CompressionFindings:
-    """Findings of a compression clip from its measures and the classifier's 4 probabilities."""
+def key_frames(area_mm2: np.ndarray) -> tuple[int, int]:
+    """(uncompressed, maximal compression) frame indices of a compression cine's vein area curve.
+
+    Maximal compression is the smallest area; uncompressed the largest area before it, so that a vein
+    that re-distends after the probe is released (often a little wider than at rest) does not move the
+    uncompressed frame past the compression. A cine whose first frame is already the smallest (the probe
+    was pressed before recording) takes the largest area anywhere as uncompressed.
+    """
+    if len(area_mm2) == 0:
+        return 0, 0
+    i1 = int(np.argmin(area_mm2))
+    i0 = int(np.argmax(area_mm2[: i1 + 1])) if i1 > 0 else int(np.argmax(area_mm2))
+    return i0, i1
+
+
+def compression_findings(measures: ClipMeasures, probabilities: np.ndarray,
+                         key: tuple[int, int] | None = None) -> CompressionFindings:
+    """Findings of a compression clip from its measures and the classifier's 4 probabilities.
+
+    ``key`` gives the (uncompressed, maximal compression) frames when the acquisition says which they
+    are (a still pair: 0 and 1); else they are found from the area curve (:func:`key_frames`).
+    """
     if np.shape(probabilities) != (len(Compressibility),):
         raise ValueError(f"expected {len(Compressibility)} classifier probabilities, got {np.shape(probabilities)}")
     probs = (float(probabilities[0]), float(probabilities[1]), float(probabilities[2]), float(probabilities[3]))
@@ -88,10 +108,9 @@ def compression_findings(measures: ClipMeasures, probabilities: np.ndarray) -> C
     frames = len(area)
     seen = float((area > 0).mean()) if frames else 0.0
     found = measures.found and seen >= MIN_VEIN_FRAMES
-    i0 = int(np.argmax(area)) if frames else 0
-    i1 = int(np.argmin(area[i0:]) + i0) if frames else 0  # the most compressed frame after distension
-    if i1 == i0 and frames:
-        i1 = int(np.argmin(area))
+    i0, i1 = key if key is not None else key_frames(area)
+    if not (0 <= i0 < max(frames, 1) and 0 <= i1 < max(frames, 1)):
+        raise ValueError(f"key frames {key} outside the clip's {frames} frames")
     base_area = float(area[i0]) if frames else 0.0
     min_area = float(area[i1]) if frames else 0.0
     area_ratio = min_area / base_area if base_area > 0 else float("nan")

@@ -47,6 +47,26 @@ def test_agreeing_compressible_clip() -> None:
     assert f.compression_adequate
 
 
+def test_key_frames_survive_a_vein_that_redistends_wider_after_release() -> None:
+    # rest 20 mm², pressed to 1.5 mm², released to 21.4 mm² (wider than at rest), the last frame 21 mm².
+    overshoot = _measures([20, 19, 5, 4, 1.5, 3, 21.4, 21.0], [5, 4.9, 2, 1.5, 0.3, 1, 5.2, 5.1])
+    f = compression_findings(overshoot, P[Compressibility.COMPRESSIBLE])
+    assert (f.uncompressed_frame, f.max_compression_frame) == (0, 4)
+    assert f.compressibility.measured is Compressibility.COMPRESSIBLE
+    # Pressed before the recording started: the widest frame anywhere is the uncompressed one.
+    pressed_first = compression_findings(_measures([1, 8, 20, 18], [0.2, 2, 5, 4.5]), P[Compressibility.COMPRESSIBLE])
+    assert (pressed_first.uncompressed_frame, pressed_first.max_compression_frame) == (2, 0)
+
+
+def test_a_still_pair_keeps_its_order_even_when_the_vein_widens() -> None:
+    pair = _measures([150, 152], [12, 12.2], [150, 152])
+    f = compression_findings(pair, P[Compressibility.NONCOMPRESSIBLE], key=(0, 1))
+    assert (f.uncompressed_frame, f.max_compression_frame) == (0, 1)
+    assert f.diameter_ratio > 1 and f.compressibility.measured is Compressibility.NONCOMPRESSIBLE
+    with pytest.raises(ValueError, match="outside the clip"):
+        compression_findings(pair, P[Compressibility.NONCOMPRESSIBLE], key=(0, 2))
+
+
 def test_disagreement_is_flagged_and_low_confidence_is_indeterminate() -> None:
     f = compression_findings(NORMAL, P[Compressibility.PARTIAL])
     assert f.compressibility.label is Compressibility.PARTIAL and f.compressibility.flagged
