@@ -1,7 +1,8 @@
 """``masks/<SOPInstanceUID>.npz``: uint8 ``labels`` ``[frames, rows, cols]`` in the source pixel grid.
 
 Written frame by frame into the .npy member of the zip, so a long cine never needs its whole mask stack
-in memory. The archive has a fixed timestamp: the same masks give the same bytes.
+in memory. The archive has a fixed timestamp: the same masks give the same bytes (so do the other .npz
+files of the analysis, written with :func:`write_npz`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def write_npz(path: Path, arrays: dict[str, NDArray]) -> None:
+    """Write ``arrays`` as a compressed .npz with fixed timestamps (same arrays, same bytes), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".npz.tmp")
+    with zipfile.ZipFile(tmp, "w") as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+    tmp.replace(path)
 
 
 class MaskWriter:
