@@ -5,9 +5,29 @@ PY := $(VENV)/bin/python
 SAMPLES = $$($(PY) -c "import data_store, pydicom.data, pathlib; \
   print(pathlib.Path(pydicom.data.__file__).parent / 'test_files', pathlib.Path(data_store.__file__).parent / 'data')")
 
-.PHONY: setup demo samples test lint unit bench models clean
+# Debian packages: what the PDF engine needs at run time, and the real DICOM peers and validators of the tests.
+RUNTIME_DEBS = libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+TEST_DEBS = dicom3tools dcmtk orthanc orthanc-dicomweb
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-setup: $(VENV)/.installed
+.PHONY: setup system-runtime system-test debs demo samples test lint unit bench models clean
+
+setup: $(VENV)/.installed system-runtime
+
+system-runtime:
+	@$(MAKE) --no-print-directory debs DEBS="$(RUNTIME_DEBS)"
+
+system-test:
+	@$(MAKE) --no-print-directory debs DEBS="$(TEST_DEBS)"
+
+# Install the Debian packages in DEBS that are missing (apt-get; as root, or with sudo).
+debs:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +36,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 ## The main job: generate a small synthetic trial (phantom), analyse it with the shipped models (a summary per
-## subject, visit and leg; report.json and masks under demo-out/analysis), and score it against the truth.
+## subject, visit and leg; report.json, masks, HTML/PDF, SR and SEG under demo-out/analysis), and score it
+## against the truth.
 demo: setup
 	$(VENV)/bin/dvt-us phantom trial --subjects 1 --visits 2 --protocol short --out demo-out/trial
 	$(VENV)/bin/dvt-us analyze demo-out/trial/dicom --out demo-out/analysis --jobs 2
@@ -31,7 +52,7 @@ lint: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-unit: setup
+unit: setup system-test
 	$(PY) -m pytest
 
 ## Everything CI runs.

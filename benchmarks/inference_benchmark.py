@@ -4,7 +4,7 @@ same-run matrix-multiply peak, study turnaround, and peak RSS of a long study.
 Usage: python benchmarks/inference_benchmark.py [--models models] [--skip-study] [--skip-long]
 
 Needs the shipped models (models/vein-seg, models/compressibility); the torch comparison needs the
-`train` extra and the run folder runs/vein-seg-<version> (else it is skipped).
+`train` extra: it rebuilds the network from the manifest's training config with the ONNX file's weights.
 """
 
 from __future__ import annotations
@@ -73,17 +73,29 @@ def ort_fps(models_dir: Path, batch: int, threads: int, repeats: int = 5) -> flo
     return batch / best
 
 
-def torch_fps(run_dir: Path, batch: int, threads: int, repeats: int = 5) -> float | None:
+def torch_fps(models_dir: Path, batch: int, threads: int, repeats: int = 5) -> float | None:
+    """torch eager frames/s of the shipped network with the shipped weights (read back from the ONNX file)."""
     try:
         import torch
+        from onnx import numpy_helper
 
-        from training.export import load_run
+        from training.config import TrainConfig
+        from training.networks import segmentation_network
     except ImportError:
         return None
-    if not (run_dir / "best.pt").exists():
+    manifest = ModelRegistry(models_dir).get("vein-seg")
+    cfg = TrainConfig.model_validate(json.loads((manifest.folder / "manifest.json").read_text())["training_config"])
+    model = segmentation_network(cfg.segmentation, 2 * cfg.segmentation.context + 1)
+    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy())
+               for i in onnx.load(str(manifest.onnx_path)).graph.initializer}
+    state = model.state_dict()
+    missing = [k for k, v in state.items() if k not in weights and v.dtype.is_floating_point]
+    if missing:  # the exporter folded or renamed parameters: no same-weights comparison
+        print(f"torch eager skipped: {len(missing)} parameters not found in the ONNX file", file=sys.stderr)
         return None
+    model.load_state_dict({k: weights.get(k, v) for k, v in state.items()})
+    model.eval()
     torch.set_num_threads(threads)
-    cfg, model, _ = load_run(run_dir)
     size = cfg.segmentation.input_size
     x = torch.randn(batch, 3, size, size)
     with torch.no_grad():
@@ -102,16 +114,20 @@ _STUDY = textwrap.dedent(
     from pathlib import Path
     from dvt_us.pipeline.analyze import AnalyzeOptions, analyze
     from dvt_us.pipeline.clip_analysis import ModelSet
+    from dvt_us.pipeline.render import render_run
     from dvt_us.pipeline.trial_config import DEFAULT_TRIAL
     from dvt_us.inference import ModelRegistry, SessionOptions
     src, out, models, jobs = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
     registry = ModelRegistry(models)
     model_set = ModelSet(registry.get("vein-seg"), registry.get("compressibility"), SessionOptions(use_cuda=False))
     start = time.perf_counter()
-    analyze([src], AnalyzeOptions(out, model_set, DEFAULT_TRIAL, jobs))
+    analyze([src], AnalyzeOptions(out, model_set, DEFAULT_TRIAL, jobs, render=False))
     seconds = time.perf_counter() - start
     hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
-    print(json.dumps({"seconds": seconds, "rss_mb": int(hwm.split()[1]) / 1024}))
+    start = time.perf_counter()
+    render_run(out, jobs)  # HTML/PDF, SR, SEG, encapsulated PDF
+    render_s = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "rss_mb": int(hwm.split()[1]) / 1024, "render_s": render_s}))
     """
 )
 
@@ -140,7 +156,6 @@ def _run_study(src: Path, models: Path, jobs: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=Path, default=Path("models"))
-    parser.add_argument("--run", type=Path, default=Path("runs/vein-seg-0.1.0"))
     parser.add_argument("--skip-study", action="store_true")
     parser.add_argument("--skip-long", action="store_true")
     args = parser.parse_args()
@@ -155,7 +170,7 @@ def main() -> None:
         achieved = fps * gflop
         share = 100 * achieved / peak
         rows.append((f"ONNX Runtime, batch {batch} (GFLOP/s, % of peak)", f"{achieved:.1f} ({share:.0f} %)"))
-        eager = torch_fps(args.run, batch, threads)
+        eager = torch_fps(args.models, batch, threads)
         if eager:
             rows.append((f"torch eager, batch {batch} (frames/s)", f"{eager:.1f}  (ORT {fps / eager:.2f}x)"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,6 +179,7 @@ def main() -> None:
             r = _run_study(study, args.models, jobs=threads)
             rows.append(("study 14 clips x 40 frames 600x800 -> report.json (s)", f"{r['seconds']:.1f}"))
             rows.append(("  peak RSS (MB)", f"{r['rss_mb']:.0f}"))
+            rows.append(("  then HTML/PDF, SR, SEG, encapsulated PDF (s)", f"{r['render_s']:.1f}"))
         if not args.skip_long:  # the phantom caps a cine at 400 frames: RSS as frames per clip grow
             for frames in (100, 400):
                 long = _study(frames, 1, Path(tmp) / f"long{frames}")

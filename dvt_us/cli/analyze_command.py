@@ -7,24 +7,17 @@ import os
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from dvt_us.cli.progress import progress_bars
 from dvt_us.inference import DEFAULT_MODELS_DIR, ModelError, ModelRegistry, SessionOptions
 from dvt_us.pipeline.analyze import AnalyzeOptions, analyze
 from dvt_us.pipeline.clip_analysis import ModelSet
 from dvt_us.pipeline.trial_config import DEFAULT_TRIAL, load_trial_config
 from dvt_us.pipeline.visit_report import VisitFindings
 
-HELP = "Analyse ultrasound studies (files, folders, zips): report.json and masks per subject and visit."
+HELP = ("Analyse ultrasound studies (files, folders, zips): report.json, masks, HTML/PDF, DICOM SR and SEG per "
+        "subject and visit.")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +28,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trial", type=Path, default=None, help="trial config YAML (default: DEFIANCE-like)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--cpu", action="store_true", help="do not use the CUDA execution provider")
+    parser.add_argument("--json-only", action="store_true",
+                        help="write report.json, masks and key frames only; `dvt-us report` renders the rest later")
 
 
 def _summary(findings: list[VisitFindings]) -> Table:
@@ -64,16 +59,9 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"dvt-us analyze: {exc}")
         return 2
     jobs = max(1, min(args.jobs, os.cpu_count() or 1))
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=err, disable=not err.is_terminal) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
-        findings = analyze(args.inputs, AnalyzeOptions(args.out, models, trial, jobs), progress=update)
+    with progress_bars() as update:
+        findings = analyze(args.inputs, AnalyzeOptions(args.out, models, trial, jobs, render=not args.json_only),
+                           progress=update)
     Console().print(_summary(findings))
     Console().print(f"{len(findings)} visit reports -> {args.out}")
     return 0

@@ -7,10 +7,17 @@ import sys
 from collections.abc import Sequence
 
 from dvt_us import __version__
-from dvt_us.cli import analyze_command, inspect_command, phantom_command, score_command, training_commands
+from dvt_us.cli import (
+    analyze_command,
+    inspect_command,
+    phantom_command,
+    report_command,
+    score_command,
+    training_commands,
+)
 
-_COMMANDS = {"analyze": analyze_command, "inspect": inspect_command, "phantom": phantom_command,
-             "score": score_command}
+_COMMANDS = {"analyze": analyze_command, "report": report_command, "inspect": inspect_command,
+             "phantom": phantom_command, "score": score_command}
 
 
 def build_parser() -> argparse.ArgumentParser:

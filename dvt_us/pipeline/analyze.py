@@ -1,28 +1,28 @@
 """``dvt-us analyze``: ingest, analyse every clip (in parallel), write report.json and masks per visit.
 
-Output: ``OUT/<subject>/<visit>/report.json`` and ``OUT/<subject>/<visit>/masks/<SOPInstanceUID>.npz``
-(DESIGN.md section 5), plus ``OUT/inputs.json`` listing files that were rejected, skipped or duplicated.
-The output does not depend on the number of jobs.
+Output: ``OUT/<subject>/<visit>/`` with report.json, masks, key frames and source headers
+(:mod:`dvt_us.report.visit_folder`) and the rendered reports (:mod:`dvt_us.report.visit_outputs`), plus
+``OUT/inputs.json`` listing files that were rejected, skipped or duplicated. The findings, masks and HTML
+do not depend on the number of jobs; SR, SEG and PDF instances get new UIDs and times at each rendering.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dvt_us.inference.sessions import SessionOptions
 from dvt_us.ingest import Clip, IngestResult, Subject, ingest
 from dvt_us.pipeline.clip_analysis import ClipResult, ModelSet, analyse_clip
+from dvt_us.pipeline.render import render_visits
 from dvt_us.pipeline.trial_config import TrialConfig
 from dvt_us.pipeline.visit_report import VisitFindings, report_document, visit_findings
+from dvt_us.pipeline.workers import ProgressCallback, map_in_workers
 from dvt_us.report.json_report import write_report
-
-ProgressCallback = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``."""
+from dvt_us.report.visit_folder import VisitFolder
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class AnalyzeOptions:
     models: ModelSet
     trial: TrialConfig
     jobs: int = 1
+    render: bool = True
+    """Also write HTML/PDF, SR, SEG and the encapsulated PDF (else only report.json, masks, key frames)."""
 
 
 def _safe(name: str) -> str:
@@ -45,23 +47,6 @@ def _visit_dir(out: Path, subject: str, visit: str) -> Path:
 
 def _task(args: tuple[Clip, ModelSet, Path]) -> ClipResult:
     return analyse_clip(*args)
-
-
-def _run_clips(tasks: list[tuple[Clip, ModelSet, Path]], jobs: int,
-               progress: ProgressCallback | None) -> list[ClipResult]:
-    results: list[ClipResult] = []
-    if jobs <= 1:
-        for task in tasks:
-            results.append(_task(task))
-            if progress:
-                progress("clips", len(results), len(tasks))
-        return results
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for result in pool.map(_task, tasks, chunksize=1):
-            results.append(result)
-            if progress:
-                progress("clips", len(results), len(tasks))
-    return results
 
 
 def _write_inputs(out: Path, result: IngestResult) -> None:
@@ -84,8 +69,12 @@ def analyze(paths: Iterable[str | os.PathLike[str]], options: AnalyzeOptions,
     models = replace(options.models, session=SessionOptions(threads=threads, use_cuda=options.models.session.use_cuda))
     tasks = [(clip, models, _visit_dir(options.out, s.subject, v.visit))
              for s in result.subjects for v in s.visits for clip in v.clips]
-    by_uid = {r.clip.sop_instance_uid: r for r in _run_clips(tasks, options.jobs, progress)}
-    return [f for subject in result.subjects for f in _report_subject(subject, by_uid, options, models)]
+    by_uid = {r.clip.sop_instance_uid: r for r in map_in_workers(_task, tasks, options.jobs, "clips", progress)}
+    findings = [f for subject in result.subjects for f in _report_subject(subject, by_uid, options, models)]
+    if options.render:
+        render_visits([VisitFolder.open(_visit_dir(options.out, f.subject, f.visit)) for f in findings],
+                      options.jobs, progress)
+    return findings
 
 
 def _report_subject(subject: Subject, by_uid: dict[str, ClipResult], options: AnalyzeOptions,

@@ -19,6 +19,7 @@ from dvt_us.inference.sessions import run_logits, softmax
 from dvt_us.ingest import Clip, ClipKind, IngestError
 from dvt_us.preprocess import iter_frames
 from dvt_us.preprocess.clip_features import classifier_input, measure_clip, track_target
+from dvt_us.report.clip_evidence import write_key_frames, write_source_header
 from dvt_us.report.masks import MaskWriter
 
 _ANALYSED = (ClipKind.COMPRESSION_CINE, ClipKind.STILL, ClipKind.COLOUR_DOPPLER)
@@ -92,6 +93,7 @@ def analyse_clip(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
             per_view.append(labels)
             confidences += conf if v == 0 else []
         _write_masks(clip, per_view, visit_dir / mask_file)
+        write_source_header(clip, visit_dir)
     except IngestError as err:
         return ClipResult(clip, False, f"{err.code.value}: {err.message}", None, None)
     confidence = float(np.mean(confidences)) if confidences else None
@@ -99,16 +101,21 @@ def analyse_clip(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
     if clip.kind is ClipKind.COLOUR_DOPPLER:
         target = track_target(np.isin(np.stack(per_view[0]), (1, 2)))
         vein = target[0] if target is not None else np.zeros(per_view[0][0].shape, bool)
+        write_key_frames(clip, ("flow",), ((0, 0),), visit_dir)
         return ClipResult(clip, True, None, mask_file, confidence, flow=flow_findings(vein, colour[0], spacing))
-    if clip.kind is ClipKind.STILL and len(per_view) == 2 and clip.frames == 1:
-        stack = _pair(per_view[0][0], per_view[1][0])  # split screen: uncompressed left, compressed right
-    else:
-        stack = np.stack(per_view[0])
+    # A split screen is a still pair: uncompressed left, compressed right.
+    split_pair = clip.kind is ClipKind.STILL and len(per_view) == 2 and clip.frames == 1
+    stack = _pair(per_view[0][0], per_view[1][0]) if split_pair else np.stack(per_view[0])
     measures = measure_clip(stack, spacing)
     classifier = models.compressibility
     curves = classifier_input(measures, int(classifier.preprocessing["steps"]))[None]
     probs = softmax(run_logits(session_for(classifier, models.session), classifier, curves), axis=1)[0]
-    return ClipResult(clip, True, None, mask_file, confidence, compression=compression_findings(measures, probs))
+    still_pair = clip.kind is ClipKind.STILL and len(stack) == 2  # frame 0 uncompressed, 1 compressed
+    compression = compression_findings(measures, probs, key=(0, 1) if still_pair else None)
+    key = (compression.uncompressed_frame, compression.max_compression_frame)
+    picks = ((0, key[0]), (0, key[1])) if split_pair else ((key[0], 0), (key[1], 0))  # (frame, view)
+    write_key_frames(clip, ("uncompressed", "max_compression"), picks, visit_dir)
+    return ClipResult(clip, True, None, mask_file, confidence, compression=compression)
 
 
 def _pair(first: NDArray[np.uint8], second: NDArray[np.uint8]) -> NDArray[np.uint8]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import jsonschema
 import numpy as np
+import pydicom
 import pytest
 
 from dvt_us.inference import DEFAULT_MODELS_DIR
@@ -67,15 +69,53 @@ def test_output_follows_the_contract(trial: Path, analysed: Path) -> None:
     assert d10["change_since_baseline"]["baseline_visit"] == "BASELINE"
 
 
+# New DICOM instances (UIDs, content date and time) at every rendering.
+_PER_RENDERING = ("sr.dcm", "report-pdf.dcm", "seg/")
+
+
+def _digest(root: Path) -> dict[str, str]:
+    """sha256 of every output file that must not change between two analyses of the same input."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "inputs.json" and not any(k in p.as_posix() for k in _PER_RENDERING)}
+
+
 def test_output_does_not_depend_on_jobs(trial: Path, analysed: Path, tmp_path: Path) -> None:
     done = _dvt_us("analyze", str(trial / "dicom"), "--out", str(tmp_path), "--jobs", "1", "--cpu")
     assert done.returncode == 0, done.stderr
+    digest = _digest(tmp_path)
+    assert any(name.endswith("report.html") for name in digest)
+    assert digest == _digest(analysed)
 
-    def digest(root: Path) -> dict[str, str]:
-        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*")) if p.is_file() and p.name != "inputs.json"}
 
-    assert digest(tmp_path) == digest(analysed)
+def test_every_visit_gets_its_reports(analysed: Path) -> None:
+    for path in sorted(analysed.glob("*/*/report.json")):
+        visit = path.parent
+        document = json.loads(path.read_text())
+        for name in ("report.html", "report.pdf", "report-pdf.dcm", "sr.dcm"):
+            assert (visit / name).stat().st_size > 0, f"{visit}/{name}"
+        analysed_clips = {c["sop_instance_uid"] for c in document["clips"] if c["analysed"]}
+        assert {p.stem for p in (visit / "seg").glob("*.dcm")} == analysed_clips
+
+
+def test_report_renders_again_as_new_instances(analysed: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(analysed, run)
+    baseline = next(run.glob("*/BASELINE"))
+    sr = baseline / "sr.dcm"
+    before = pydicom.dcmread(sr).SOPInstanceUID
+    html = (baseline / "report.html").read_bytes()
+    done = _dvt_us("report", str(run), "--jobs", "2")
+    assert done.returncode == 0, done.stderr
+    assert "2 visit reports rendered" in done.stdout
+    assert pydicom.dcmread(sr).SOPInstanceUID != before
+    assert (baseline / "report.html").read_bytes() == html
+
+
+def test_report_of_a_folder_that_is_no_run_is_a_clear_error(tmp_path: Path) -> None:
+    done = _dvt_us("report", str(tmp_path))
+    assert done.returncode == 2
+    assert "not a dvt-us analyze output folder" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_unknown_models_folder_is_a_clear_error(tmp_path: Path) -> None:
