@@ -25,6 +25,10 @@ class Laterality(enum.Enum):
     UNASSIGNED = "unassigned"
 
 
+LATERALITY_CODES: dict[Laterality, Code] = {Laterality.RIGHT: codes.RIGHT, Laterality.LEFT: codes.LEFT}
+"""The laterality codes (CID 244) of the two sides."""
+
+
 class Segment(enum.Enum):
     """Venous segment keys, proximal to distal (DESIGN.md section 3)."""
 

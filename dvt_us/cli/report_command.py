@@ -25,8 +25,11 @@ def run(args: argparse.Namespace) -> int:
     jobs = max(1, min(args.jobs, os.cpu_count() or 1))
     with progress_bars() as update:
         outputs = render_run(args.run_dir, jobs, update)
+    console = Console()
     for out in outputs:
-        Console().print(f"{out.html.parent}: report.html, report.pdf, {out.pdf_dicom.name}, {out.sr.name}, "
-                        f"{len(out.segs)} SEG")
-    Console().print(f"{len(outputs)} visit reports rendered")
+        written = ", ".join(p.name for p in (out.html, out.pdf, out.pdf_dicom, out.sr) if p is not None)
+        console.print(f"{out.html.parent}: {written}, {len(out.segs)} SEG")
+        for note in out.skipped:
+            console.print(f"  not written: {note}")
+    console.print(f"{len(outputs)} visit reports rendered")
     return 0

@@ -30,6 +30,8 @@ class SegmentEvidence:
     sop_instance_uid: str
     compression: CompressionFindings | None = None
     flow: FlowFindings | None = None
+    calibrated: bool = True
+    """False when the clip had no spacing: its lengths are pixels, so no residual diameter in mm comes from it."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class SegmentFindings:
     confidence: float
     flagged: bool
     clips: tuple[str, ...]
+    measured_clip: str | None = None
+    """SOP Instance UID of the clip whose diameters the segment reports (its most severe determinate clip)."""
 
 
 def _thrombus_of(c: CompressionFindings) -> Thrombus:
@@ -83,8 +87,10 @@ def segment_findings(side: Laterality, segment: Segment, evidence: Sequence[Segm
     determinate = [t for t, _ in calls if t is not Thrombus.INDETERMINATE]
     order = (Thrombus.NONE, Thrombus.NONOCCLUSIVE, Thrombus.OCCLUSIVE)
     thrombus = max(determinate, key=order.index) if determinate else Thrombus.INDETERMINATE
-    graded = [c for c in compressions if c.compressibility.label is not Compressibility.INDETERMINATE]
-    worst = max(graded, key=lambda c: _SEVERITY.index(c.compressibility.label), default=None)
+    graded = [(e, e.compression) for e in evidence
+              if e.compression is not None and e.compression.compressibility.label is not Compressibility.INDETERMINATE]
+    worst_pair = max(graded, key=lambda pair: _SEVERITY.index(pair[1].compressibility.label), default=None)
+    worst_clip, worst = worst_pair if worst_pair else (None, None)
     compressibility = worst.compressibility.label if worst else Compressibility.INDETERMINATE
     if thrombus is Thrombus.INDETERMINATE:
         grade = None
@@ -105,10 +111,11 @@ def segment_findings(side: Laterality, segment: Segment, evidence: Sequence[Segm
     else:
         patency = Patency.PATENT
     ratio = worst.diameter_ratio if worst else None
-    residual = worst.residual_diameter_mm if worst else None
+    residual = worst.residual_diameter_mm if worst and worst_clip and worst_clip.calibrated else None
     rvt = None
-    if ratio is not None and residual is not None:
-        rvt = ratio > RVT_MIN_DIAMETER_RATIO or (rvt_min_residual_mm is not None and residual > rvt_min_residual_mm)
+    if ratio is not None:  # the ratio needs no calibration; the mm threshold does
+        rvt = ratio > RVT_MIN_DIAMETER_RATIO or (
+            rvt_min_residual_mm is not None and residual is not None and residual > rvt_min_residual_mm)
     confidences = [c.compressibility.confidence for c in compressions]
     flagged = any(c.compressibility.flagged for c in compressions) or thrombus is Thrombus.INDETERMINATE
     return SegmentFindings(
@@ -116,6 +123,7 @@ def segment_findings(side: Laterality, segment: Segment, evidence: Sequence[Segm
         grade=grade, residual_diameter_mm=residual, diameter_ratio=ratio, rvt=rvt, flow_fill_fraction=fill,
         confidence=min(confidences) if confidences else (1.0 if fills else 0.0), flagged=flagged,
         clips=tuple(e.sop_instance_uid for e in evidence),
+        measured_clip=worst_clip.sop_instance_uid if worst_clip else None,
     )
 
 

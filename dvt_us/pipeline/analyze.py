@@ -23,6 +23,7 @@ from dvt_us.pipeline.visit_report import VisitFindings, report_document, visit_f
 from dvt_us.pipeline.workers import ProgressCallback, map_in_workers
 from dvt_us.report.json_report import write_report
 from dvt_us.report.visit_folder import VisitFolder
+from dvt_us.report.visit_outputs import remove_visit_outputs
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,12 @@ def analyze(paths: Iterable[str | os.PathLike[str]], options: AnalyzeOptions,
              for s in result.subjects for v in s.visits for clip in v.clips]
     by_uid = {r.clip.sop_instance_uid: r for r in map_in_workers(_task, tasks, options.jobs, "clips", progress)}
     findings = [f for subject in result.subjects for f in _report_subject(subject, by_uid, options, models)]
+    visits = [VisitFolder.open(_visit_dir(options.out, f.subject, f.visit)) for f in findings]
     if options.render:
-        render_visits([VisitFolder.open(_visit_dir(options.out, f.subject, f.visit)) for f in findings],
-                      options.jobs, progress)
+        render_visits(visits, options.jobs, progress)
+    else:  # reports of an earlier run in the same folder would contradict the new findings
+        for visit in visits:
+            remove_visit_outputs(visit)
     return findings
 
 
@@ -88,7 +92,7 @@ def _report_subject(subject: Subject, by_uid: dict[str, ClipResult], options: An
                                   None if is_baseline else baseline)
         if is_baseline:
             baseline = findings
-        document = report_document(findings, visit, models)
+        document = report_document(findings, visit, models, is_baseline)
         write_report(document, _visit_dir(options.out, subject.subject, visit.visit) / "report.json")
         out.append(findings)
     return out

@@ -79,25 +79,33 @@ def _write_masks(clip: Clip, per_view: list[list[NDArray[np.uint8]]], path: Path
 
 
 def analyse_clip(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
-    """Run the models on one clip and compute its findings; never raises for a bad clip."""
+    """Run the models on one clip and compute its findings; never raises for a bad clip.
+
+    Besides the masks, the clip's header (every clip) and key frames (analysed clips) are kept in the
+    visit folder for the renderers (:mod:`dvt_us.report.clip_evidence`).
+    """
+    write_source_header(clip, visit_dir)
     if clip.kind not in _ANALYSED or not clip.views:
         reason = clip.not_analysable_reason or f"{clip.kind.value} clips are listed, not analysed"
         return ClipResult(clip, False, reason, None, None)
-    mask_file = f"masks/{clip.sop_instance_uid}.npz"
-    colour: list[NDArray[np.bool_]] = []
     try:
-        per_view = []
-        confidences: list[float] = []
-        for v in range(len(clip.views)):
-            labels, conf = _segment_view(clip, v, models, colour if v == 0 else None)
-            per_view.append(labels)
-            confidences += conf if v == 0 else []
-        _write_masks(clip, per_view, visit_dir / mask_file)
-        write_source_header(clip, visit_dir)
+        return _analyse(clip, models, visit_dir)
     except IngestError as err:
         return ClipResult(clip, False, f"{err.code.value}: {err.message}", None, None)
+
+
+def _analyse(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
+    mask_file = f"masks/{clip.sop_instance_uid}.npz"
+    colour: list[NDArray[np.bool_]] = []
+    per_view = []
+    confidences: list[float] = []
+    for v in range(len(clip.views)):
+        labels, conf = _segment_view(clip, v, models, colour if v == 0 else None)
+        per_view.append(labels)
+        confidences += conf if v == 0 else []
+    _write_masks(clip, per_view, visit_dir / mask_file)
     confidence = float(np.mean(confidences)) if confidences else None
-    spacing = clip.views[0].spacing_mm or (1.0, 1.0)
+    spacing = clip.views[0].spacing_mm or (1.0, 1.0)  # uncalibrated: pixels (report.json says calibrated: false)
     if clip.kind is ClipKind.COLOUR_DOPPLER:
         target = track_target(np.isin(np.stack(per_view[0]), (1, 2)))
         vein = target[0] if target is not None else np.zeros(per_view[0][0].shape, bool)

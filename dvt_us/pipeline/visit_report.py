@@ -56,7 +56,8 @@ def visit_findings(subject: str, visit: str, results: Sequence[ClipResult], tria
         side, segment = _side_of(r), r.clip.identity.segment
         if not r.analysed or segment is Segment.UNASSIGNED or side is Laterality.UNASSIGNED:
             continue  # unassigned clips are reported on their own; a reader assigns them
-        evidence[(side, segment)].append(SegmentEvidence(r.clip.sop_instance_uid, r.compression, r.flow))
+        evidence[(side, segment)].append(SegmentEvidence(r.clip.sop_instance_uid, r.compression, r.flow,
+                                                         calibrated=r.clip.spacing_mm is not None))
     order = list(Segment)
     keys = sorted(evidence, key=lambda k: (_SIDES.index(k[0]), order.index(k[1])))
     segments = tuple(segment_findings(side, seg, evidence[(side, seg)], trial.rvt_min_residual_mm)
@@ -109,8 +110,11 @@ def _clip_entry(r: ClipResult) -> dict[str, Any]:
     return entry
 
 
-def report_document(findings: VisitFindings, visit: Visit, models: ModelSet) -> dict[str, Any]:
-    """The report.json document of one visit (see ``dvt_us/schemas/report-1.schema.json``)."""
+def report_document(findings: VisitFindings, visit: Visit, models: ModelSet, is_baseline: bool) -> dict[str, Any]:
+    """The report.json document of one visit (see ``dvt_us/schemas/report-1.schema.json``).
+
+    ``is_baseline``: the visit is the trial's baseline (the one later visits are compared with).
+    """
     first = visit.clips[0].identity
     segments = [plain(s) | {"reader_changed": False} for s in findings.segments]
     return {
@@ -118,6 +122,7 @@ def report_document(findings: VisitFindings, visit: Visit, models: ModelSet) -> 
         "subject": findings.subject,
         "visit": findings.visit,
         "visit_description": first.visit_description,
+        "is_baseline": is_baseline,
         "site": first.site,
         "protocol": first.protocol,
         "study_dates": sorted({s.study_date for s in visit.studies if s.study_date}),

@@ -16,6 +16,7 @@ import pydicom
 from dvt_us.ingest.clip import Clip
 from dvt_us.ingest.sources import open_source
 from dvt_us.preprocess import iter_frames
+from dvt_us.report.atomic import atomic_path
 from dvt_us.report.visit_folder import KEY_FRAMES_DIR, SOURCES_DIR, KeyFrames
 
 
@@ -40,7 +41,7 @@ def write_key_frames(clip: Clip, names: Sequence[str], picks: Sequence[tuple[int
         names=tuple(names), frames=tuple(frame for frame, _ in picks),
         boxes=tuple(clip.views[view].box for _, view in picks), bmode=bmode,
         colour_flow=flow if any(c.colour_flow is not None for c in crops) else None,
-        spacing_mm=clip.views[0].spacing_mm,
+        spacings_mm=tuple(clip.views[view].spacing_mm for _, view in picks),
     )
     key.save(visit_dir / KEY_FRAMES_DIR / f"{clip.sop_instance_uid}.npz")
 
@@ -49,8 +50,5 @@ def write_source_header(clip: Clip, visit_dir: Path) -> None:
     """Store the source instance's header (file meta and data set up to Pixel Data)."""
     with open_source(clip.source) as fh:
         ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
-    path = visit_dir / SOURCES_DIR / f"{clip.sop_instance_uid}.dcm"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".dcm.tmp")
-    ds.save_as(tmp, enforce_file_format=False)
-    tmp.replace(path)
+    with atomic_path(visit_dir / SOURCES_DIR / f"{clip.sop_instance_uid}.dcm") as tmp:
+        ds.save_as(tmp, enforce_file_format=False)

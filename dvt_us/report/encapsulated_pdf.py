@@ -22,6 +22,9 @@ from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian
 from pydicom.valuerep import DT
 
 from dvt_us import codes
+from dvt_us.report.atomic import atomic_path
+from dvt_us.report.dicom_common import equipment, set_trial_visit
+from dvt_us.report.provenance import Provenance
 from dvt_us.report.visit_folder import VisitFolder
 
 PDF_MIME_TYPE = "application/pdf"
@@ -61,20 +64,20 @@ def build_encapsulated_pdf(
     """
     if not pdf.startswith(b"%PDF-"):
         raise ValueError(f"not a PDF: starts with {pdf[:8]!r}")
-    sources = visit.source_headers()
+    sources = visit.source_headers() or visit.source_headers(analysed_only=False)
     if not sources:
-        raise ValueError(f"{visit.path}: no analysed clip, so no patient or study to file the PDF under")
+        raise ValueError(f"{visit.path}: no source header, so no patient or study to file the PDF under")
     first = sources[0]
-    software = visit.document["provenance"]["software"]
+    provenance = Provenance.from_json(visit.document["provenance"])
     now = datetime.datetime.now()
     ds = hd.SOPClass(
         study_instance_uid=first.StudyInstanceUID, series_instance_uid=hd.UID(), series_number=series_number,
         sop_instance_uid=hd.UID(), sop_class_uid=EncapsulatedPDFStorage, instance_number=1, modality="DOC",
-        manufacturer=software["name"], manufacturer_model_name=software["name"],
-        software_versions=software["version"], transfer_syntax_uid=ExplicitVRLittleEndian,
-        series_description=f"{software['name']} report", content_date=now.date(), content_time=now.time(),
+        **equipment(provenance), transfer_syntax_uid=ExplicitVRLittleEndian,
+        series_description=f"{provenance.software_name} report", content_date=now.date(), content_time=now.time(),
     )
     ds.copy_patient_and_study_information(first)
+    set_trial_visit(ds, visit.document)
     if "SpecificCharacterSet" in first:
         ds.SpecificCharacterSet = first.SpecificCharacterSet
     ds.ConversionType = "WSD"
@@ -93,13 +96,8 @@ def build_encapsulated_pdf(
 def write_encapsulated_pdf(visit: VisitFolder, pdf: bytes, path: Path) -> Path:
     """Write :func:`build_encapsulated_pdf` to ``path`` (atomically: the file appears only when complete)."""
     ds = build_encapsulated_pdf(visit, pdf)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
+    with atomic_path(path) as tmp:
         ds.save_as(tmp, enforce_file_format=True)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import jsonschema
 
+from dvt_us.report.atomic import write_bytes_atomic
+
 SCHEMA_ID = "dvt-us-report/1"
 _SCHEMA_FILE = "report-1.schema.json"
 
@@ -55,7 +57,4 @@ def validate(document: dict[str, Any]) -> None:
 def write_report(document: dict[str, Any], path: Path) -> None:
     """Validate and write a report (atomically: a reader never sees half a file)."""
     validate(document)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=1, sort_keys=False) + "\n")
-    tmp.replace(path)
+    write_bytes_atomic(path, (json.dumps(document, indent=1, sort_keys=False) + "\n").encode())

@@ -14,20 +14,19 @@ from types import TracebackType
 import numpy as np
 from numpy.typing import NDArray
 
+from dvt_us.report.atomic import atomic_path
+
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 def write_npz(path: Path, arrays: dict[str, NDArray]) -> None:
     """Write ``arrays`` as a compressed .npz with fixed timestamps (same arrays, same bytes), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".npz.tmp")
-    with zipfile.ZipFile(tmp, "w") as archive:
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
         for name, array in arrays.items():
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             with archive.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-    tmp.replace(path)
 
 
 class MaskWriter:

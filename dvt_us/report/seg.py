@@ -54,7 +54,10 @@ from pydicom.sr.coding import Code
 from pydicom.uid import ExplicitVRLittleEndian, SegmentationStorage
 
 from dvt_us import codes as dvt_codes
-from dvt_us.anatomy import SEGMENTS, Laterality, Segment
+from dvt_us.anatomy import LATERALITY_CODES, SEGMENTS, Laterality, Segment
+from dvt_us.report.atomic import atomic_path
+from dvt_us.report.dicom_common import equipment, set_trial_visit
+from dvt_us.report.labels import ARTERY, LABEL_NAMES, LABEL_RGB, LUMEN, THROMBUS
 from dvt_us.report.provenance import Provenance
 from dvt_us.report.visit_folder import VisitFolder
 
@@ -68,15 +71,16 @@ class _Label:
     in_vein: bool
     """Whether the clip's vein is the segment's anatomic region (the artery lies beside it)."""
     rgb: tuple[int, int, int]
-    """Same colours as the report's overlays (dvt_us.report.human.figures.LABEL_RGB)."""
+    """The report overlays' colour (:data:`dvt_us.report.labels.LABEL_RGB`)."""
 
 
 LABELS: tuple[_Label, ...] = (
-    _Label(1, "vein lumen", dvt_codes.ANATOMICAL_STRUCTURE, dvt_codes.LUMEN_OF_BLOOD_VESSEL, True, (86, 180, 233)),
-    _Label(2, "thrombus", dvt_codes.MORPHOLOGICALLY_ABNORMAL_STRUCTURE, dvt_codes.THROMBUS, True, (230, 159, 0)),
-    _Label(3, "artery", dvt_codes.ANATOMICAL_STRUCTURE, dvt_codes.ARTERY, False, (204, 121, 167)),
+    _Label(LUMEN, LABEL_NAMES[LUMEN], dvt_codes.ANATOMICAL_STRUCTURE, dvt_codes.LUMEN_OF_BLOOD_VESSEL, True,
+           LABEL_RGB[LUMEN]),
+    _Label(THROMBUS, LABEL_NAMES[THROMBUS], dvt_codes.MORPHOLOGICALLY_ABNORMAL_STRUCTURE, dvt_codes.THROMBUS, True,
+           LABEL_RGB[THROMBUS]),
+    _Label(ARTERY, LABEL_NAMES[ARTERY], dvt_codes.ANATOMICAL_STRUCTURE, dvt_codes.ARTERY, False, LABEL_RGB[ARTERY]),
 )
-_SIDES = {Laterality.RIGHT: dvt_codes.RIGHT, Laterality.LEFT: dvt_codes.LEFT}
 
 
 def build_seg(
@@ -118,6 +122,7 @@ def build_seg(
     planes = _planes(masks)
     seg = _header(visit.document["provenance"], clip, source, series_number=series_number,
                   series_instance_uid=series_instance_uid or hd.UID(), instance_number=instance_number)
+    set_trial_visit(seg, visit.document)
     reference = seg.SourceImageSequence[0]
     organization = hd.UID()
     seg.DimensionOrganizationSequence = [_item(DimensionOrganizationUID=organization)]
@@ -155,12 +160,8 @@ def write_segs(visit: VisitFolder, out_dir: Path) -> list[Path]:
     for number, uid in enumerate(_analysed_clips(visit), 1):
         seg = build_seg(visit, uid, series_instance_uid=series, instance_number=number)
         path = out_dir / f"{uid}.dcm"
-        tmp = path.with_suffix(".dcm.tmp")
-        try:
+        with atomic_path(path) as tmp:
             seg.save_as(tmp, enforce_file_format=True)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
         written.append(path)
     return written
 
@@ -227,8 +228,7 @@ def _header(provenance: dict[str, Any], clip: dict[str, Any], source: Dataset, *
     seg = hd.SOPClass(
         study_instance_uid=source.StudyInstanceUID, series_instance_uid=series_instance_uid,
         series_number=series_number, sop_instance_uid=hd.UID(), sop_class_uid=SegmentationStorage,
-        instance_number=instance_number, modality="SEG", manufacturer=software.software_name,
-        manufacturer_model_name=software.software_name, software_versions=software.software_version,
+        instance_number=instance_number, modality="SEG", **equipment(software),
         device_serial_number=software.software_version, transfer_syntax_uid=ExplicitVRLittleEndian,
         series_description=f"{software.software_name} vein segmentation",
     )
@@ -319,7 +319,7 @@ def _frame_item(reference: Dataset, segment: int, frame_number: int, *, multi_fr
 
 def _segment_description(label: _Label, clip: dict[str, Any], algorithm: Any) -> hd.seg.SegmentDescription:
     """Segment Sequence item; the anatomic region is the clip's vein (with laterality and level) when known."""
-    side = _SIDES.get(Laterality(clip["side"]))
+    side = LATERALITY_CODES.get(Laterality(clip["side"]))
     segment = Segment.parse(clip["segment"])
     vein = SEGMENTS.get(segment)
     description = hd.seg.SegmentDescription(

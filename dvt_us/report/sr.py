@@ -24,14 +24,14 @@ from highdicom.sr.utils import find_content_items
 from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 
-import dvt_us
 from dvt_us import codes
-from dvt_us.anatomy import SEGMENTS, Laterality, Segment
+from dvt_us.anatomy import LATERALITY_CODES, SEGMENTS, Laterality, Segment
 from dvt_us.findings.vocabulary import Compressibility, Patency, Thrombus
+from dvt_us.report.atomic import atomic_path
+from dvt_us.report.dicom_common import equipment, set_trial_visit
 from dvt_us.report.provenance import Provenance
 from dvt_us.report.sr_content import (
     COMPRESSIBILITY_CODES,
-    LATERALITY_CODES,
     PATENCY_CODES,
     THROMBUS_EXTENT_CODES,
     CompressionMeasures,
@@ -43,7 +43,6 @@ from dvt_us.report.visit_folder import VisitFolder
 
 E = TypeVar("E")
 
-MANUFACTURER = "dvt-us"
 SERIES_DESCRIPTION = "dvt-us venous duplex measurements"
 DEVICE_NAMESPACE = uuid.UUID("1b7d5c2a-8e44-5f0b-b6a3-4c9e2d7f1a60")
 """Namespace of the device observer UID: ``2.25.<uuid5(software name + version)>``, stable per version."""
@@ -60,16 +59,21 @@ def private_coding_scheme() -> CodingSchemeIdentificationItem:
 def _time_point(visit: VisitFolder, subject: str, visit_id: str) -> hd.sr.TimePointContext:
     """TID 1502: time point and protocol time point identifier = the visit id, order among the subject's visits.
 
-    The type (CID 6146) is Baseline for the visit without a baseline to compare with, Posttreatment for
-    the later ones (both trial designs treat at baseline). The subject time point identifier is
+    The type (CID 6146) is Baseline for the trial's baseline visit (report.json ``is_baseline``),
+    Posttreatment for a visit compared with it (both trial designs treat at baseline), and not given for
+    any other (e.g. a subject whose baseline study is missing). The subject time point identifier is
     ``"<subject>/<visit>"``; the visit's description goes to Clinical Trial Time Point Description.
     """
     names = [v.path.name for v in visit.subject_visits()]
     order = names.index(visit.path.name) + 1 if visit.path.name in names else None
-    baseline = visit.document.get("change_since_baseline") is None
+    kind = None
+    if visit.document.get("is_baseline"):
+        kind = codes.BASELINE_TIME_POINT
+    elif visit.document.get("change_since_baseline") is not None:
+        kind = codes.POSTTREATMENT_TIME_POINT
     return hd.sr.TimePointContext(
         time_point=visit_id,
-        time_point_type=codes.BASELINE_TIME_POINT if baseline else codes.POSTTREATMENT_TIME_POINT,
+        time_point_type=kind,
         time_point_order=order,
         subject_time_point_identifier=f"{subject}/{visit_id}",
         protocol_time_point_identifier=visit_id,
@@ -84,7 +88,8 @@ def _observation_context(provenance: Provenance) -> hd.sr.ObservationContext:
     key = f"{provenance.software_name} {provenance.software_version}"
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=f"2.25.{uuid.uuid5(DEVICE_NAMESPACE, key).int}", name=provenance.software_name,
-        manufacturer_name=MANUFACTURER, model_name=f"{provenance.software_name} {provenance.software_version}",
+        manufacturer_name=provenance.software_name,
+        model_name=f"{provenance.software_name} {provenance.software_version}",
     )
     return hd.sr.ObservationContext(
         observer_device_context=hd.sr.ObserverContext(observer_type=hd.sr.CodedConcept.from_code(codes.DEVICE_OBSERVER),
@@ -124,29 +129,19 @@ def build_sr(visit: VisitFolder, *, series_number: int = 900, instance_number: i
     )
     sr = hd.sr.ComprehensiveSR(
         evidence=headers, content=report[0], series_instance_uid=hd.UID(), series_number=series_number,
-        sop_instance_uid=hd.UID(), instance_number=instance_number, manufacturer=MANUFACTURER,
+        sop_instance_uid=hd.UID(), instance_number=instance_number, **equipment(provenance),
         is_complete=True, is_final=False, is_verified=False, series_description=SERIES_DESCRIPTION,
-        manufacturer_model_name=provenance.software_name, software_versions=dvt_us.__version__,
         coding_schemes=[private_coding_scheme()],
     )
-    if "ClinicalTrialProtocolID" in sr:  # the sources carry the Clinical Trial Subject module
-        sr.ClinicalTrialTimePointID = visit_id
-        if doc.get("visit_description"):
-            sr.ClinicalTrialTimePointDescription = str(doc["visit_description"])
+    set_trial_visit(sr, doc)
     return sr
 
 
 def write_sr(visit: VisitFolder, path: Path) -> Path:
     """Build the visit's SR and write it to ``path`` (atomically: a temporary file, then a rename)."""
     sr = build_sr(visit)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic_path(path) as tmp:
         sr.save_as(tmp, enforce_file_format=True)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # never leave half a file behind; the error itself propagates
-        raise
     return path
 
 

@@ -17,7 +17,7 @@ import highdicom as hd
 from pydicom.sr.coding import Code
 
 from dvt_us import codes
-from dvt_us.anatomy import SEGMENTS, Laterality, Segment
+from dvt_us.anatomy import LATERALITY_CODES, SEGMENTS, Laterality, Segment
 from dvt_us.findings.vocabulary import Compressibility, Patency, Thrombus
 from dvt_us.report.provenance import ModelInfo, Provenance
 
@@ -42,7 +42,6 @@ THROMBUS_EXTENT_CODES: dict[Thrombus, Code] = {
     Thrombus.OCCLUSIVE: codes.OCCLUSIVE_THROMBUS,
     Thrombus.INDETERMINATE: codes.UNDETERMINED,
 }
-LATERALITY_CODES: dict[Laterality, Code] = {Laterality.RIGHT: codes.RIGHT, Laterality.LEFT: codes.LEFT}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -70,6 +69,8 @@ class CompressionMeasures:
     residual_diameter_mm: float | None
     diameter_ratio: float | None
     thrombus_area_fraction: float | None
+    calibrated: bool = True
+    """False when the clip had no spacing: its lengths and areas are pixels and are not written in mm."""
 
     @classmethod
     def from_clip_json(cls, clip: Mapping[str, Any]) -> CompressionMeasures | None:
@@ -88,7 +89,7 @@ class CompressionMeasures:
             baseline_area_mm2=number("baseline_area_mm2"), min_area_mm2=number("min_area_mm2"),
             area_ratio=number("area_ratio"), uncompressed_diameter_mm=number("uncompressed_diameter_mm"),
             residual_diameter_mm=number("residual_diameter_mm"), diameter_ratio=number("diameter_ratio"),
-            thrombus_area_fraction=number("thrombus_area_fraction"),
+            thrombus_area_fraction=number("thrombus_area_fraction"), calibrated=bool(clip["calibrated"]),
         )
 
 
@@ -112,6 +113,8 @@ class SegmentRecord:
     reader_changed: bool
     clips: tuple[str, ...]
     """SOP Instance UIDs of the clips the finding came from."""
+    measured_clip_uid: str | None = None
+    """The clip whose diameters the finding reports (report.json ``measured_clip``)."""
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> SegmentRecord:
@@ -132,6 +135,7 @@ class SegmentRecord:
             flow_fill_fraction=optional_float("flow_fill_fraction"), confidence=float(entry["confidence"]),
             flagged=bool(entry["flagged"]), reader_changed=bool(entry["reader_changed"]),
             clips=tuple(str(c) for c in entry["clips"]),
+            measured_clip_uid=None if entry.get("measured_clip") is None else str(entry["measured_clip"]),
         )
 
     @property
@@ -142,14 +146,8 @@ class SegmentRecord:
         return f"{self.side.value} {self.segment.value}"
 
     def measured_clip(self, measures: Mapping[str, CompressionMeasures]) -> CompressionMeasures | None:
-        """The clip whose residual diameter the segment reports (the most severe clip), if any."""
-        if self.residual_diameter_mm is None:
-            return None
-        for uid in self.clips:
-            m = measures.get(uid)
-            if m is not None and m.residual_diameter_mm == self.residual_diameter_mm:
-                return m
-        return None
+        """The clip whose diameters the segment reports (its most severe determinate clip), if any."""
+        return measures.get(self.measured_clip_uid) if self.measured_clip_uid is not None else None
 
 
 def tracking_uid(subject: str, record: SegmentRecord) -> str:
@@ -239,14 +237,15 @@ def _measurements(ctx: GroupContext, record: SegmentRecord) -> list[hd.sr.Measur
         before = _images(ctx, uid, [clip.uncompressed_frame], n)
         after = _images(ctx, uid, [clip.max_compression_frame], n)
         both = _images(ctx, uid, [clip.uncompressed_frame, clip.max_compression_frame], n)
-        out += m(ctx, codes.VESSEL_LUMEN_DIAMETER, clip.uncompressed_diameter_mm, codes.MILLIMETER, model=seg,
-                 images=before, state=codes.UNCOMPRESSED)
-        out += m(ctx, codes.VESSEL_LUMEN_DIAMETER, record.residual_diameter_mm, codes.MILLIMETER, model=seg,
-                 images=after, state=codes.MAXIMAL_COMPRESSION)
-        out += m(ctx, codes.VESSEL_LUMEN_CROSS_SECTIONAL_AREA, clip.baseline_area_mm2, codes.SQUARE_MILLIMETER,
-                 model=seg, images=before, state=codes.UNCOMPRESSED)
-        out += m(ctx, codes.VESSEL_LUMEN_CROSS_SECTIONAL_AREA, clip.min_area_mm2, codes.SQUARE_MILLIMETER,
-                 model=seg, images=after, state=codes.MAXIMAL_COMPRESSION)
+        if clip.calibrated:  # an uncalibrated clip measures pixels: only its ratios are written
+            out += m(ctx, codes.VESSEL_LUMEN_DIAMETER, clip.uncompressed_diameter_mm, codes.MILLIMETER, model=seg,
+                     images=before, state=codes.UNCOMPRESSED)
+            out += m(ctx, codes.VESSEL_LUMEN_DIAMETER, clip.residual_diameter_mm, codes.MILLIMETER, model=seg,
+                     images=after, state=codes.MAXIMAL_COMPRESSION)
+            out += m(ctx, codes.VESSEL_LUMEN_CROSS_SECTIONAL_AREA, clip.baseline_area_mm2, codes.SQUARE_MILLIMETER,
+                     model=seg, images=before, state=codes.UNCOMPRESSED)
+            out += m(ctx, codes.VESSEL_LUMEN_CROSS_SECTIONAL_AREA, clip.min_area_mm2, codes.SQUARE_MILLIMETER,
+                     model=seg, images=after, state=codes.MAXIMAL_COMPRESSION)
         out += m(ctx, codes.DIAMETER_RATIO, record.diameter_ratio, codes.RATIO, model=seg, images=both)
         out += m(ctx, codes.AREA_RATIO, clip.area_ratio, codes.RATIO, model=seg, images=both)
         out += m(ctx, codes.THROMBUS_AREA_FRACTION, clip.thrombus_area_fraction, codes.RATIO, model=seg,

@@ -42,7 +42,8 @@ class KeyFrames:
     ``bmode`` is uint8 luminance ``[n, rows, cols]`` of the view box ``box`` (source pixel grid; crop the
     masks with it); ``colour_flow`` float32 ``[n, rows, cols]`` in [-1, 1] (red positive, blue negative)
     where colour Doppler pixels are, or ``None``. For a split-screen still pair the second entry comes from
-    the second view, whose box is ``boxes[1]``.
+    the second view, whose box is ``boxes[1]``; ``spacings_mm[i]`` is the (row, col) spacing of key frame
+    ``i``'s view, ``None`` when uncalibrated.
     """
 
     names: tuple[str, ...]
@@ -50,18 +51,23 @@ class KeyFrames:
     boxes: tuple[PixelBox, ...]
     bmode: NDArray[np.uint8]
     colour_flow: NDArray[np.float32] | None
-    spacing_mm: tuple[float, float] | None
+    spacings_mm: tuple[tuple[float, float] | None, ...]
 
     def __post_init__(self) -> None:
         n = len(self.names)
-        if not (len(self.frames) == len(self.boxes) == self.bmode.shape[0] == n):
-            raise ValueError(f"key frames: {n} names, {len(self.frames)} frames, {self.bmode.shape[0]} images")
+        if not (len(self.frames) == len(self.boxes) == len(self.spacings_mm) == self.bmode.shape[0] == n):
+            raise ValueError(f"key frames: {n} names, {len(self.frames)} frames, {len(self.boxes)} boxes, "
+                             f"{len(self.spacings_mm)} spacings, {self.bmode.shape[0]} images")
 
     def index(self, name: str) -> int:
         """Position of the key frame called ``name``; raises ``KeyError`` listing the names present."""
         if name not in self.names:
             raise KeyError(f"no key frame {name!r}; present: {', '.join(self.names)}")
         return self.names.index(name)
+
+    def spacing_of(self, name: str) -> tuple[float, float] | None:
+        """(row, col) pixel spacing in mm of key frame ``name``'s view; ``None`` when uncalibrated."""
+        return self.spacings_mm[self.index(name)]
 
     def mask_crop(self, masks: NDArray[np.uint8], name: str) -> NDArray[np.uint8]:
         """The labels of key frame ``name`` cropped to its view box, from the source-grid ``masks``."""
@@ -75,7 +81,7 @@ class KeyFrames:
             "names": np.array(self.names), "frames": np.array(self.frames, np.int64),
             "boxes": np.array([(b.row0, b.col0, b.row1, b.col1) for b in self.boxes], np.int64),
             "bmode": self.bmode,
-            "spacing_mm": np.array(self.spacing_mm if self.spacing_mm else (np.nan, np.nan), np.float64),
+            "spacings_mm": np.array([s if s else (np.nan, np.nan) for s in self.spacings_mm], np.float64),
         }
         if self.colour_flow is not None:
             arrays["colour_flow"] = self.colour_flow
@@ -85,12 +91,12 @@ class KeyFrames:
     def load(cls, path: Path) -> KeyFrames:
         """Read a file written by :meth:`save`."""
         with np.load(path) as z:
-            spacing = tuple(float(s) for s in z["spacing_mm"])
+            spacings = tuple(None if np.isnan(row[0]) else (float(row[0]), float(row[1])) for row in z["spacings_mm"])
             return cls(
                 names=tuple(str(n) for n in z["names"]), frames=tuple(int(f) for f in z["frames"]),
                 boxes=tuple(PixelBox(*(int(v) for v in b)) for b in z["boxes"]), bmode=z["bmode"],
                 colour_flow=z["colour_flow"] if "colour_flow" in z.files else None,
-                spacing_mm=None if np.isnan(spacing[0]) else (spacing[0], spacing[1]),
+                spacings_mm=spacings,
             )
 
 
@@ -135,9 +141,11 @@ class VisitFolder:
         """The source instance's header (patient, study, series, equipment, regions), without Pixel Data."""
         return pydicom.dcmread(self.path / SOURCES_DIR / f"{sop_instance_uid}.dcm")
 
-    def source_headers(self) -> list[Dataset]:
-        """Headers of every analysed clip, in report order."""
-        return [self.source_header(c["sop_instance_uid"]) for c in self.clips if c["analysed"]]
+    def source_headers(self, *, analysed_only: bool = True) -> list[Dataset]:
+        """Headers of the analysed clips (or of every clip whose header was kept), in report order."""
+        return [self.source_header(c["sop_instance_uid"]) for c in self.clips
+                if (c["analysed"] or not analysed_only)
+                and (self.path / SOURCES_DIR / f"{c['sop_instance_uid']}.dcm").is_file()]
 
     def subject_visits(self) -> list[VisitFolder]:
         """Every visit folder of this subject (this one included), ordered by first study date, then name."""
@@ -149,11 +157,11 @@ class VisitFolder:
 
         return sorted(siblings, key=order)
 
-    def earlier_visits(self) -> list[VisitFolder]:
-        """The subject's visit folders before this one, oldest first."""
+    def visits_so_far(self) -> list[VisitFolder]:
+        """The subject's visit folders up to and including this one, oldest first."""
         visits = self.subject_visits()
         names = [v.path.name for v in visits]
-        return visits[: names.index(self.path.name)]
+        return visits[: names.index(self.path.name) + 1] if self.path.name in names else [self]
 
 
 def visit_folders(run_dir: Path) -> list[VisitFolder]:

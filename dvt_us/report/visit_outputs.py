@@ -22,19 +22,42 @@ HTML_FILE, PDF_FILE, PDF_DICOM_FILE, SR_FILE, SEG_DIR = "report.html", "report.p
 
 @dataclass(frozen=True)
 class VisitOutputs:
-    """Paths of what :func:`write_visit_outputs` wrote."""
+    """Paths of what :func:`write_visit_outputs` wrote; ``None`` and a note in ``skipped`` for what it could not."""
 
     html: Path
     pdf: Path
-    pdf_dicom: Path
-    sr: Path
+    pdf_dicom: Path | None
+    sr: Path | None
     segs: tuple[Path, ...]
+    skipped: tuple[str, ...] = ()
+
+
+def remove_visit_outputs(visit: VisitFolder) -> None:
+    """Delete the rendered outputs of a visit folder (they no longer match a new report.json)."""
+    for name in (HTML_FILE, PDF_FILE, PDF_DICOM_FILE, SR_FILE):
+        (visit.path / name).unlink(missing_ok=True)
+    for seg in (visit.path / SEG_DIR).glob("*.dcm"):
+        seg.unlink()
 
 
 def write_visit_outputs(visit: VisitFolder) -> VisitOutputs:
-    """Render the human report, the SR, the SEGs and the encapsulated PDF of one visit folder."""
+    """Render the human report, the SR, the SEGs and the encapsulated PDF of one visit folder.
+
+    A visit without analysed clips still gets its HTML/PDF (which lists why each clip was not analysed) and,
+    when any source header was kept, the encapsulated PDF; the SR needs a segment finding.
+    """
+    remove_visit_outputs(visit)
+    skipped = []
     html, pdf = write_human_report(visit, visit.path / HTML_FILE, visit.path / PDF_FILE)
-    pdf_dicom = write_encapsulated_pdf(visit, pdf.read_bytes(), visit.path / PDF_DICOM_FILE)
-    sr = write_sr(visit, visit.path / SR_FILE)
+    pdf_dicom = None
+    if visit.source_headers(analysed_only=False):
+        pdf_dicom = write_encapsulated_pdf(visit, pdf.read_bytes(), visit.path / PDF_DICOM_FILE)
+    else:
+        skipped.append(f"{PDF_DICOM_FILE}: no source header to take patient and study from")
+    sr = None
+    if visit.document["segments"] and visit.source_headers():
+        sr = write_sr(visit, visit.path / SR_FILE)
+    else:
+        skipped.append(f"{SR_FILE}: no segment finding (no analysed clip assigned to a segment and side)")
     segs = write_segs(visit, visit.path / SEG_DIR)
-    return VisitOutputs(html, pdf, pdf_dicom, sr, tuple(segs))
+    return VisitOutputs(html, pdf, pdf_dicom, sr, tuple(segs), tuple(skipped))

@@ -118,6 +118,15 @@ def test_segment_grades_patency_and_rvt() -> None:
                      (P[Compressibility.PARTIAL], NORMAL))
     assert (mixed.grade, mixed.patency) == (2, Patency.PARTIALLY_PATENT)
     assert mixed.clips == ("uid0", "uid1")
+    assert mixed.measured_clip == "uid0"  # the noncompressible clip decides, and its diameters are reported
+
+
+def test_an_uncalibrated_clip_gives_no_residual_diameter_in_mm() -> None:
+    occluded = compression_findings(OCCLUDED, P[Compressibility.NONCOMPRESSIBLE])
+    evidence = [SegmentEvidence("px", occluded, calibrated=False)]
+    f = segment_findings(L, Segment.POP, evidence, rvt_min_residual_mm=2.0)
+    assert f.residual_diameter_mm is None and f.diameter_ratio == pytest.approx(occluded.diameter_ratio)
+    assert f.rvt is True and f.measured_clip == "px"  # by the diameter ratio, which needs no calibration
 
 
 def test_leg_and_change_since_baseline() -> None:

@@ -15,16 +15,12 @@ from numpy.typing import NDArray
 
 from dvt_us.ingest.calibration import PixelBox
 from dvt_us.report.human import render_html, render_pdf, write_human_report
-from dvt_us.report.human.figures import (
-    FILL_ALPHA,
-    LUMEN_RGB,
-    SCALE_BAR_RGB,
-    THROMBUS_RGB,
-    choose_scale_bar,
-    key_frame_figure,
-)
+from dvt_us.report.human.figures import FILL_ALPHA, SCALE_BAR_RGB, choose_scale_bar, key_frame_figure
 from dvt_us.report.human.leg_diagram import GRADE_COLOURS, NOT_IMAGED, leg_diagram_svg
+from dvt_us.report.labels import LABEL_RGB, LUMEN, THROMBUS
 from dvt_us.report.visit_folder import KeyFrames, VisitFolder
+
+LUMEN_RGB, THROMBUS_RGB = LABEL_RGB[LUMEN], LABEL_RGB[THROMBUS]
 
 A4_PT = (595.28, 841.89)
 
@@ -289,7 +285,7 @@ def test_edited_folder_escapes_text_lists_skipped_clips_and_says_uncalibrated(
     (folder / "report.json").write_text(json.dumps(doc))
     kf_path = folder / "key_frames" / f"{uncalibrated['sop_instance_uid']}.npz"
     key = KeyFrames.load(kf_path)
-    KeyFrames(key.names, key.frames, key.boxes, key.bmode, key.colour_flow, None).save(kf_path)
+    KeyFrames(key.names, key.frames, key.boxes, key.bmode, key.colour_flow, (None, None)).save(kf_path)
 
     html = render_html(VisitFolder.open(folder))
     assert "<script>" not in html
@@ -331,7 +327,7 @@ def _synthetic(grey: int, spacing_mm: tuple[float, float] | None, shape: tuple[i
     masks[0, 5:15, 5:15] = 2  # outside the view box: must not appear
     key = KeyFrames(
         names=("uncompressed", "max_compression"), frames=(0, 2), boxes=(box, box),
-        bmode=np.full((2, rows, cols), grey, np.uint8), colour_flow=None, spacing_mm=spacing_mm,
+        bmode=np.full((2, rows, cols), grey, np.uint8), colour_flow=None, spacings_mm=(spacing_mm, spacing_mm),
     )
     return key, masks, thrombus, lumen & ~thrombus
 
@@ -373,7 +369,7 @@ def test_colour_flow_is_drawn_red_towards_and_blue_away() -> None:
     flow = np.zeros((1, rows, cols), np.float32)
     flow[0, 10:30, 10:40] = 0.8
     flow[0, 10:30, 60:90] = -0.8
-    key = KeyFrames(("flow",), (0,), (box,), np.full((1, rows, cols), 60, np.uint8), flow, (0.2, 0.2))
+    key = KeyFrames(("flow",), (0,), (box,), np.full((1, rows, cols), 60, np.uint8), flow, ((0.2, 0.2),))
     figure = key_frame_figure(key, np.zeros((1, rows, cols), np.uint8), "flow")
     rgb = _decode(figure.png).astype(np.int16)
     k = figure.rows // rows

@@ -13,7 +13,7 @@ from pydicom.uid import EncapsulatedPDFStorage, SegmentationStorage
 from dvt_us.report.seg import masks_from_seg
 from dvt_us.report.sr import findings_from_sr
 from dvt_us.report.visit_folder import VisitFolder, visit_folders
-from tests.report.orthanc import running_orthanc, store
+from tests.orthanc import running_orthanc, store
 
 
 @pytest.fixture(scope="module")

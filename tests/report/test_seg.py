@@ -257,8 +257,6 @@ def test_frames_that_do_not_fill_whole_bytes_and_an_empty_last_frame(visits: lis
     back = masks_from_seg(hd.seg.segread(path))
     np.testing.assert_array_equal(back, masks)
     assert back.shape[0] == 6, "the empty last frame still counts"
-    masks[1, 5, 5] = (masks[1, 5, 5] + 1) % 4  # one pixel off is seen
-    assert not np.array_equal(back, masks)
 
 
 def test_bad_masks_and_clips_are_refused(visits: list[VisitFolder], tmp_path: Path) -> None:

@@ -173,14 +173,16 @@ def test_diameters_and_areas_match_the_measured_clip(visits: list[VisitFolder], 
     checked = 0
     for visit in visits:
         clips = {c["sop_instance_uid"]: c for c in visit.clips}
+        segments = {f"{s['side']} {s['segment']}": s for s in visit.document["segments"]}
         for got in read_sr(written[visit.document["visit"]]):
+            measured_clip = segments[got.tracking_identifier].get("measured_clip")
             if got.residual_diameter_mm is None:
                 assert got.uncompressed_diameter_mm is None and got.area_ratio is None
+                assert measured_clip is None or not clips[measured_clip]["calibrated"]
                 continue
-            measured = [clips[u]["measurements"] for u in got.source_instances
-                        if clips[u].get("measurements", {}).get("residual_diameter_mm") == got.residual_diameter_mm]
-            assert measured, got.tracking_identifier
-            m = measured[0]
+            assert measured_clip in got.source_instances, got.tracking_identifier
+            m = clips[measured_clip]["measurements"]
+            assert got.residual_diameter_mm == pytest.approx(m["residual_diameter_mm"], rel=1e-9)
             assert got.uncompressed_diameter_mm == pytest.approx(m["uncompressed_diameter_mm"], rel=1e-9)
             assert got.uncompressed_area_mm2 == pytest.approx(m["baseline_area_mm2"], rel=1e-9)
             assert got.compressed_area_mm2 == pytest.approx(m["min_area_mm2"], rel=1e-9)
@@ -191,6 +193,24 @@ def test_diameters_and_areas_match_the_measured_clip(visits: list[VisitFolder], 
             assert got.diameter_ratio == pytest.approx(got.residual_diameter_mm / got.uncompressed_diameter_mm)
             checked += 1
     assert checked > 0
+
+
+def test_an_uncalibrated_clip_gives_ratios_but_no_millimetres(visits: list[VisitFolder], tmp_path: Path) -> None:
+    chosen: dict[str, Any] = {}
+
+    def edit(doc: dict[str, Any]) -> None:
+        segment = next(s for s in doc["segments"] if s.get("measured_clip"))
+        clip = next(c for c in doc["clips"] if c["sop_instance_uid"] == segment["measured_clip"])
+        clip.update(calibrated=False, spacing_mm=None)
+        segment["residual_diameter_mm"] = None  # as the findings report an uncalibrated clip
+        chosen.update(segment)
+
+    visit = _edited_visit(visits[0], tmp_path, edit)
+    got = next(f for f in read_sr(write_sr(visit, tmp_path / "sr.dcm"))
+               if f.tracking_identifier == f"{chosen['side']} {chosen['segment']}")
+    assert got.residual_diameter_mm is None and got.uncompressed_diameter_mm is None
+    assert got.uncompressed_area_mm2 is None and got.compressed_area_mm2 is None
+    assert got.diameter_ratio == pytest.approx(chosen["diameter_ratio"])
 
 
 def test_measurements_reference_their_key_frames(visits: list[VisitFolder], written: dict[str, Path]) -> None:

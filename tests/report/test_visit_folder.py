@@ -45,7 +45,7 @@ def test_key_frames_are_the_decoded_tissue_region(visits: list[VisitFolder], pha
                   if read_clip(Source(p)).sop_instance_uid == clip["sop_instance_uid"])
     decoded = read_clip(Source(source))
     key = visit.key_frames(clip["sop_instance_uid"])
-    assert key is not None and key.spacing_mm == decoded.spacing_mm
+    assert key is not None and key.spacings_mm == (decoded.spacing_mm, decoded.spacing_mm)
     frames = {f.index: f for f in iter_frames(decoded, list(key.frames))}
     for i, frame in enumerate(key.frames):
         view = frames[frame].views[0]
@@ -58,13 +58,14 @@ def test_key_frames_are_the_decoded_tissue_region(visits: list[VisitFolder], pha
 def test_key_frames_round_trip_to_the_same_bytes(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     key = KeyFrames(("uncompressed", "max_compression"), (0, 7), (PixelBox(10, 20, 50, 80), PixelBox(10, 20, 50, 80)),
-                    rng.integers(0, 255, (2, 40, 60), dtype=np.uint8), None, (0.1, 0.12))
+                    rng.integers(0, 255, (2, 40, 60), dtype=np.uint8), None, ((0.1, 0.12), None))
     key.save(tmp_path / "a.npz")
     key.save(tmp_path / "b.npz")
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     back = KeyFrames.load(tmp_path / "a.npz")
     assert back.names == key.names and back.frames == key.frames and back.boxes == key.boxes
-    assert back.spacing_mm == key.spacing_mm and back.colour_flow is None
+    assert back.spacings_mm == key.spacings_mm and back.colour_flow is None
+    assert back.spacing_of("max_compression") is None
     np.testing.assert_array_equal(back.bmode, key.bmode)
     with pytest.raises(KeyError, match="present: uncompressed, max_compression"):
         key.index("flow")
@@ -73,8 +74,8 @@ def test_key_frames_round_trip_to_the_same_bytes(tmp_path: Path) -> None:
 def test_visits_of_a_subject_are_in_date_order(visits: list[VisitFolder]) -> None:
     baseline, d10 = visits
     assert [v.path.name for v in d10.subject_visits()] == ["BASELINE", "D10"]
-    assert [v.path.name for v in d10.earlier_visits()] == ["BASELINE"]
-    assert baseline.earlier_visits() == []
+    assert [v.path.name for v in d10.visits_so_far()] == ["BASELINE", "D10"]
+    assert [v.path.name for v in baseline.visits_so_far()] == ["BASELINE"]
 
 
 def test_a_folder_without_report_is_refused(tmp_path: Path) -> None:

@@ -217,14 +217,14 @@ def _change_status(key: str, before: int | None, now: int | None, lists: Mapping
     if key in lists.get("recanalised", ()):
         return "recanalised"
     if key in lists.get("new_or_extended", ()):
-        return "new"
+        return "new or extended"
     if key in lists.get("worse", ()):
-        return "extended"
+        return "worse"
     if before is None or now is None:
         return "not comparable"
     if now < before:
         return "reduced"
-    return "unchanged" if now == before else "extended"
+    return "unchanged" if now == before else "worse"
 
 
 def _change(visit: VisitFolder, doc: Mapping[str, Any]) -> Change | None:
@@ -257,9 +257,7 @@ def _change(visit: VisitFolder, doc: Mapping[str, Any]) -> Change | None:
 
 
 def _trajectory(visit: VisitFolder) -> tuple[tuple[str, ...], str]:
-    visits = visit.subject_visits()
-    names = [v.path.name for v in visits]
-    so_far = visits[: names.index(visit.path.name) + 1] if visit.path.name in names else [visit]
+    so_far = visit.visits_so_far()
     labels = tuple(str(v.document["visit"]) for v in so_far)
     scores: dict[str, list[int | None]] = {}
     for side in ("R", "L"):

@@ -20,18 +20,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
+from dvt_us.report.labels import LABEL_NAMES, LABEL_RGB, RGB
 from dvt_us.report.visit_folder import KeyFrames
 
-RGB = tuple[int, int, int]
+__all__ = ["LABEL_NAMES", "LABEL_RGB"]
 
-LUMEN_RGB: RGB = (86, 180, 233)
-"""Vein lumen (label 1): sky blue (Okabe–Ito)."""
-THROMBUS_RGB: RGB = (230, 159, 0)
-"""Thrombus (label 2): orange (Okabe–Ito)."""
-ARTERY_RGB: RGB = (204, 121, 167)
-"""Artery (label 3): reddish purple (Okabe–Ito)."""
-LABEL_RGB: dict[int, RGB] = {1: LUMEN_RGB, 2: THROMBUS_RGB, 3: ARTERY_RGB}
-LABEL_NAMES: dict[int, str] = {1: "vein lumen", 2: "thrombus", 3: "artery"}
 FILL_ALPHA = 0.4
 """Opacity of the translucent label fill over the B-mode grey."""
 FLOW_POSITIVE_RGB: RGB = (230, 30, 30)
@@ -254,8 +247,9 @@ def key_frame_figure(key: KeyFrames, masks: NDArray[np.uint8], name: str, *, max
     rows, cols = bmode.shape
     pixel_mm: tuple[float, float] | None = None
     bar: ScaleBar | None = None
-    if key.spacing_mm is not None:
-        pixel_mm = (key.spacing_mm[0] * rows0 / rows, key.spacing_mm[1] * cols0 / cols)
+    spacing = key.spacing_of(name)
+    if spacing is not None:
+        pixel_mm = (spacing[0] * rows0 / rows, spacing[1] * cols0 / cols)
         bar = choose_scale_bar(cols, pixel_mm[1])
         draw_scale_bar(rgb, bar)
     return KeyFrameFigure(name, key.frames[i], encode_png(rgb), rows, cols, pixel_mm, bar)

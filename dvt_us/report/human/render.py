@@ -13,13 +13,12 @@ the current time, so without HarfBuzz-Subset the PDF bytes differ between render
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import jinja2
 from weasyprint import HTML, URLFetcher
 
+from dvt_us.report.atomic import write_bytes_atomic
 from dvt_us.report.human.context import build_context
 from dvt_us.report.visit_folder import VisitFolder
 
@@ -54,18 +53,6 @@ def render_pdf(visit: VisitFolder) -> bytes:
     return html_to_pdf(render_html(visit))
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_human_report(visit: VisitFolder, html_path: Path, pdf_path: Path) -> tuple[Path, Path]:
     """Write report.html and report.pdf of ``visit`` (each atomically: temporary file, then rename).
 
@@ -83,6 +70,6 @@ def write_human_report(visit: VisitFolder, html_path: Path, pdf_path: Path) -> t
     """
     html = render_html(visit)
     pdf = html_to_pdf(html)
-    _write_atomic(html_path, html.encode("utf-8"))
-    _write_atomic(pdf_path, pdf)
+    write_bytes_atomic(html_path, html.encode("utf-8"))
+    write_bytes_atomic(pdf_path, pdf)
     return html_path, pdf_path
