@@ -19,7 +19,7 @@ from dvt_us.ingest import Clip, IngestResult, Subject, ingest
 from dvt_us.pipeline.clip_analysis import ClipResult, ModelSet, analyse_clip
 from dvt_us.pipeline.render import render_visits
 from dvt_us.pipeline.trial_config import TrialConfig
-from dvt_us.pipeline.visit_report import VisitFindings, report_document, visit_findings
+from dvt_us.pipeline.visit_report import VisitFindings, report_document, stored_baseline, visit_findings
 from dvt_us.pipeline.workers import ProgressCallback, map_in_workers
 from dvt_us.report.json_report import write_report
 from dvt_us.report.visit_folder import VisitFolder
@@ -83,7 +83,8 @@ def analyze(paths: Iterable[str | os.PathLike[str]], options: AnalyzeOptions,
 
 def _report_subject(subject: Subject, by_uid: dict[str, ClipResult], options: AnalyzeOptions,
                     models: ModelSet) -> list[VisitFindings]:
-    baseline: VisitFindings | None = None
+    # A baseline analysed earlier into the same output folder (e.g. by the service, one study per job).
+    baseline = stored_baseline(_visit_dir(options.out, subject.subject, options.trial.baseline) / "report.json")
     out = []
     for visit in subject.visits:  # in study-date order: unscheduled time points fall in place
         results = [by_uid[c.sop_instance_uid] for c in visit.clips]

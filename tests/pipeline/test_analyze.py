@@ -133,3 +133,17 @@ def test_scores_against_truth(trial: Path, analysed: Path) -> None:
     assert scores["clips"]["dice_artery"] >= 0.8
     assert scores["clips"]["compressibility"]["accuracy"] >= 0.6
     assert scores["segments"]["thrombus"]["n"] == 16
+
+
+def test_a_later_visit_alone_is_compared_with_the_baseline_already_there(trial: Path, analysed: Path,
+                                                                           tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    baseline = next(analysed.glob("*/BASELINE"))
+    shutil.copytree(baseline, out / baseline.parent.name / "BASELINE")
+    later = next((trial / "dicom").glob("*/D10"))
+    done = _dvt_us("analyze", str(later), "--out", str(out), "--json-only", "--cpu")
+    assert done.returncode == 0, done.stderr
+    alone = json.loads((out / baseline.parent.name / "D10" / "report.json").read_text())
+    together = json.loads((baseline.parent / "D10" / "report.json").read_text())
+    assert alone["change_since_baseline"] is not None
+    assert alone["change_since_baseline"] == together["change_since_baseline"]
