@@ -1,0 +1,366 @@
+"""The durable instance store behind the DICOM node: every acknowledged instance is a fsync'ed file.
+
+Layout under ``root``::
+
+    instances/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm
+    quarantine/<UTC time>-<uuid>.dcm   (+ .json: reason, calling AE, size, time, sha256)
+
+A file is written to a temporary name in its destination folder, flushed and fsync'ed, renamed into place
+with :func:`os.replace`, and the folder is fsync'ed (folders created on the way are fsync'ed in their
+parents too). Only then does :meth:`InstanceStore.put` return, so a caller that acknowledges afterwards
+acknowledges what is on disk.
+
+Only cheap checks happen here (the file parses, its UIDs are present and valid, its SOP Class is the one
+expected); whether an instance can be analysed is decided later by :func:`dvt_us.ingest.read_clip`, off the
+association thread.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.filereader import _read_file_meta_info, read_preamble
+
+from dvt_us.ingest.problems import ProblemCode
+from dvt_us.service.instances import StoredInstance
+
+LOGGER = logging.getLogger(__name__)
+
+MAX_UID_CHARS = 64
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+_REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+_OUT_OF_SPACE = {errno.ENOSPC, errno.EDQUOT}
+
+
+class InvalidInstanceError(Exception):
+    """Received data that is not a storable instance; it is quarantined, never stored.
+
+    Parameters
+    ----------
+    code
+        Why, as one of the ingest problem codes (``not-dicom``, ``unreadable``, ``missing-uid``,
+        ``bad-attribute``).
+    message
+        Why, naming the attribute and quoting the bad value.
+    """
+
+    def __init__(self, code: ProblemCode, message: str) -> None:
+        super().__init__(f"{code.value}: {message}")
+        self.code = code
+        self.message = message
+
+
+class SopClassMismatchError(InvalidInstanceError):
+    """The dataset's SOP Class UID is not the one it was sent (or expected) as."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ProblemCode.BAD_ATTRIBUTE, message)
+
+
+class StorageFullError(OSError):
+    """The data folder ran out of space (or quota) while writing; nothing was stored."""
+
+
+class StoreOutcome(enum.Enum):
+    """What :meth:`InstanceStore.put` did with an instance."""
+
+    STORED = "stored"
+    """A new instance, now on disk."""
+    DUPLICATE = "duplicate"
+    """Already stored with the same encoded dataset: nothing written, the first file kept."""
+    CONFLICTING_DUPLICATE = "conflicting-duplicate"
+    """Already stored with a different encoded dataset: the first file kept, this copy quarantined."""
+
+
+@dataclass(frozen=True)
+class InstanceHeader:
+    """The identifying UIDs of a Part 10 file, checked, and where its dataset starts."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    transfer_syntax_uid: str
+    dataset_offset: int
+    """Byte offset of the dataset after the preamble and File Meta Information."""
+
+
+@dataclass(frozen=True)
+class StoreReceipt:
+    """The stored instance, what happened to it, and where a conflicting copy went."""
+
+    instance: StoredInstance
+    outcome: StoreOutcome
+    quarantined: Path | None = None
+    """The quarantined copy of a :attr:`StoreOutcome.CONFLICTING_DUPLICATE`; ``None`` otherwise."""
+
+
+def is_safe_uid(value: str) -> bool:
+    """Whether ``value`` is a UID that can name a file: digits and single dots, at most 64 characters."""
+    return len(value) <= MAX_UID_CHARS and _UID.fullmatch(value) is not None
+
+
+def _uid(ds: Dataset, keyword: str) -> str:
+    value = str(ds.get(keyword, "") or "").rstrip("\0 ")
+    if not value:
+        raise InvalidInstanceError(ProblemCode.MISSING_UID, f"no {keyword}")
+    if not is_safe_uid(value):
+        raise InvalidInstanceError(ProblemCode.BAD_ATTRIBUTE,
+                                   f"{keyword} {value[:80]!r} is not a UID (digits and dots, at most {MAX_UID_CHARS})")
+    return value
+
+
+def _dataset_offset(data: bytes) -> int:
+    fp = io.BytesIO(data)
+    read_preamble(fp, force=False)
+    _read_file_meta_info(fp)
+    return fp.tell()
+
+
+def inspect(data: bytes) -> InstanceHeader:
+    """Parse a Part 10 file and check what the store needs; raise :class:`InvalidInstanceError` if it cannot.
+
+    Every element (sequences included) is decoded once, so a garbled value is found here rather than by a
+    worker later. Pixel data is not decoded.
+    """
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=False)
+        for _ in ds.iterall():  # decodes every raw element
+            pass
+        offset = _dataset_offset(data)
+    except InvalidDicomError as exc:
+        raise InvalidInstanceError(ProblemCode.NOT_DICOM, f"not a DICOM Part 10 file: {exc}") from exc
+    except Exception as exc:  # any parser failure becomes a quoted reason
+        raise InvalidInstanceError(ProblemCode.UNREADABLE, f"{type(exc).__name__}: {exc}") from exc
+    uids = {keyword: _uid(ds, keyword) for keyword in _REQUIRED_UIDS}
+    meta = ds.file_meta
+    transfer_syntax = str(meta.get("TransferSyntaxUID", "") or "").rstrip("\0 ")
+    if not is_safe_uid(transfer_syntax):
+        raise InvalidInstanceError(ProblemCode.BAD_ATTRIBUTE, f"TransferSyntaxUID {transfer_syntax[:80]!r}")
+    media_instance = str(meta.get("MediaStorageSOPInstanceUID", "") or "").rstrip("\0 ")
+    if media_instance and media_instance != uids["SOPInstanceUID"]:
+        raise InvalidInstanceError(ProblemCode.BAD_ATTRIBUTE,
+                                   f"SOPInstanceUID {uids['SOPInstanceUID']} differs from the one it was sent as "
+                                   f"({media_instance})")
+    return InstanceHeader(
+        sop_class_uid=uids["SOPClassUID"], sop_instance_uid=uids["SOPInstanceUID"],
+        study_instance_uid=uids["StudyInstanceUID"], series_instance_uid=uids["SeriesInstanceUID"],
+        transfer_syntax_uid=transfer_syntax, dataset_offset=offset,
+    )
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _makedirs_durably(path: Path) -> None:
+    """Create ``path`` and its missing parents; fsync each parent that gained an entry."""
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        _fsync_dir(folder.parent)
+
+
+def _raise_if_full(exc: OSError) -> None:
+    if exc.errno in _OUT_OF_SPACE:
+        raise StorageFullError(exc.errno, f"data folder full: {exc.strerror}") from exc
+
+
+def _write_temporary(folder: Path, data: bytes) -> Path:
+    """Write ``data`` to a new hidden file in ``folder``, flushed and fsync'ed; return its path."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".incoming-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        Path(name).unlink(missing_ok=True)
+        _raise_if_full(exc)
+        raise
+    return Path(name)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically and durably (temporary file, fsync, rename, fsync folder)."""
+    try:
+        _makedirs_durably(path.parent)
+        temporary = _write_temporary(path.parent, data)
+        os.replace(temporary, path)
+        _fsync_dir(path.parent)
+    except StorageFullError:
+        raise
+    except OSError as exc:
+        _raise_if_full(exc)
+        raise
+
+
+def _read_all(data: bytes | BinaryIO) -> bytes:
+    return data if isinstance(data, bytes) else data.read()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class InstanceStore:
+    """Received instances on disk, one file per SOP Instance UID, and a quarantine for what was refused.
+
+    Parameters
+    ----------
+    root
+        The data folder; ``instances/`` and ``quarantine/`` are created in it.
+
+    Notes
+    -----
+    Safe to use from many association threads at once: the check for an existing SOP Instance UID and the
+    rename into place happen under one lock, so two copies of one instance arriving together leave exactly
+    one file. One process per data folder.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self.instances_dir = self.root / "instances"
+        self.quarantine_dir = self.root / "quarantine"
+        _makedirs_durably(self.instances_dir)
+        _makedirs_durably(self.quarantine_dir)
+        self._lock = threading.Lock()
+
+    def path_for(self, header: InstanceHeader) -> Path:
+        """Where an instance lives: ``instances/<Study>/<Series>/<SOPInstance>.dcm``.
+
+        The UIDs were checked by :func:`inspect`; the resolved path is checked again to lie in ``instances/``.
+        """
+        path = (self.instances_dir / header.study_instance_uid / header.series_instance_uid
+                / f"{header.sop_instance_uid}.dcm")
+        if not path.resolve().is_relative_to(self.instances_dir):
+            raise InvalidInstanceError(ProblemCode.BAD_ATTRIBUTE, f"UIDs lead outside the store: {path}")
+        return path
+
+    def store(self, data: bytes | BinaryIO, calling_ae_title: str) -> StoredInstance:
+        """Store a Part 10 file durably; see :meth:`put`, of which this returns the instance only."""
+        return self.put(data, calling_ae_title).instance
+
+    def put(self, data: bytes | BinaryIO, calling_ae_title: str, *,
+            expected_sop_class_uid: str | None = None) -> StoreReceipt:
+        """Check and store one Part 10 file; return once it is on disk.
+
+        Parameters
+        ----------
+        data
+            The whole Part 10 file (preamble, File Meta Information, dataset), as bytes or a binary file.
+        calling_ae_title
+            Who sent it (recorded in the returned instance and in the quarantine).
+        expected_sop_class_uid
+            The SOP Class the instance was sent as (the presentation context's abstract syntax), if any.
+
+        Returns
+        -------
+        StoreReceipt
+            The instance and the outcome. A second copy of a stored SOP Instance UID writes nothing and
+            comes back ``duplicate=True`` with the first file's path; if its encoded dataset differs from
+            the first (content or transfer syntax), the first is kept, the copy is quarantined and logged,
+            and the outcome is :attr:`StoreOutcome.CONFLICTING_DUPLICATE`.
+
+        Raises
+        ------
+        InvalidInstanceError
+            Not parseable, a required UID missing or not a UID (``../`` included), or the SOP Class is not
+            the expected one (:class:`SopClassMismatchError`). Nothing is written; the caller quarantines.
+        StorageFullError
+            The disk filled up while writing; nothing is stored.
+        """
+        raw = _read_all(data)
+        header = inspect(raw)
+        if expected_sop_class_uid is not None and header.sop_class_uid != expected_sop_class_uid:
+            raise SopClassMismatchError(f"SOPClassUID {header.sop_class_uid} but sent as {expected_sop_class_uid}")
+        path = self.path_for(header)
+        if path.exists():
+            return self._duplicate(raw, header, path, calling_ae_title)
+        try:
+            _makedirs_durably(path.parent)
+            temporary = _write_temporary(path.parent, raw)
+        except OSError as exc:
+            _raise_if_full(exc)
+            raise
+        with self._lock:
+            if path.exists():  # another association stored it while this one was writing
+                temporary.unlink()
+                return self._duplicate(raw, header, path, calling_ae_title)
+            os.replace(temporary, path)
+        _fsync_dir(path.parent)
+        instance = self._instance(header, path, len(raw), calling_ae_title)
+        LOGGER.info("stored %s (%s) from %s: %d bytes", header.sop_instance_uid, header.sop_class_uid,
+                    calling_ae_title, len(raw))
+        return StoreReceipt(instance, StoreOutcome.STORED)
+
+    def _instance(self, header: InstanceHeader, path: Path, size: int, calling_ae_title: str,
+                  *, duplicate: bool = False) -> StoredInstance:
+        return StoredInstance(
+            sop_instance_uid=header.sop_instance_uid, sop_class_uid=header.sop_class_uid,
+            study_instance_uid=header.study_instance_uid, series_instance_uid=header.series_instance_uid,
+            transfer_syntax_uid=header.transfer_syntax_uid, path=path, size_bytes=size,
+            calling_ae_title=calling_ae_title, received_at=_utc_now(), duplicate=duplicate,
+        )
+
+    def _duplicate(self, raw: bytes, header: InstanceHeader, path: Path, calling_ae_title: str) -> StoreReceipt:
+        first = path.read_bytes()
+        first_header = inspect(first)
+        instance = self._instance(first_header, path, len(first), calling_ae_title, duplicate=True)
+        same = first[first_header.dataset_offset:] == raw[header.dataset_offset:]
+        if same and first_header.transfer_syntax_uid == header.transfer_syntax_uid:
+            LOGGER.info("duplicate %s from %s: identical, first copy kept", header.sop_instance_uid,
+                        calling_ae_title)
+            return StoreReceipt(instance, StoreOutcome.DUPLICATE)
+        reason = (f"conflicting-duplicate: SOP Instance UID {header.sop_instance_uid} is already stored at {path} "
+                  "with a different encoded dataset; the first copy is kept")
+        copy = self.quarantine(raw, reason, calling_ae_title)
+        LOGGER.warning("duplicate %s from %s differs from the stored copy: first kept, this one quarantined as %s",
+                       header.sop_instance_uid, calling_ae_title, copy.name)
+        return StoreReceipt(instance, StoreOutcome.CONFLICTING_DUPLICATE, quarantined=copy)
+
+    def quarantine(self, data: bytes, reason: str, calling_ae_title: str) -> Path:
+        """Keep refused data, durably, with why: ``quarantine/<UTC time>-<uuid>.dcm`` and a ``.json`` beside it.
+
+        The JSON holds ``reason``, ``calling_ae_title``, ``size_bytes``, ``received_at`` (ISO 8601 UTC) and
+        ``sha256``. Returns the path of the ``.dcm``.
+        """
+        now = _utc_now()
+        stem = f"{now:%Y%m%dT%H%M%S.%fZ}-{uuid.uuid4().hex}"
+        path = self.quarantine_dir / f"{stem}.dcm"
+        write_durably(path, data)
+        record = {"reason": reason, "calling_ae_title": calling_ae_title, "size_bytes": len(data),
+                  "received_at": now.isoformat(), "sha256": hashlib.sha256(data).hexdigest()}
+        write_durably(path.with_suffix(".json"), (json.dumps(record, indent=2) + "\n").encode())
+        LOGGER.warning("quarantined %d bytes from %s as %s: %s", len(data), calling_ae_title, path.name, reason)
+        return path
+
+    def free_disk_mb(self) -> float:
+        """Free space of the file system holding the data folder, in MiB (available to this user)."""
+        return shutil.disk_usage(self.root).free / (1024 * 1024)
