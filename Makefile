@@ -32,7 +32,7 @@ debs:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,train]"
+	$(PY) -m pip install --quiet -e ".[dev,train,service]"
 	touch $@
 
 ## The main job: generate a small synthetic trial (phantom), analyse it with the shipped models (a summary per
