@@ -70,6 +70,7 @@ def running_orthanc(work: Path) -> Iterator[Orthanc]:
     binary = shutil.which("Orthanc")
     if binary is None or not DICOMWEB_PLUGIN.exists():
         raise RuntimeError("Orthanc is missing: .ci/run installs the Debian packages orthanc and orthanc-dicomweb")
+    work.mkdir(parents=True, exist_ok=True)
     server = Orthanc("DVTPACS", free_port(), free_port())
     config = {
         "Name": "dvt-us-test-pacs", "StorageDirectory": str(work / "storage"), "IndexDirectory": str(work / "index"),

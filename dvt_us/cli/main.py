@@ -13,11 +13,12 @@ from dvt_us.cli import (
     phantom_command,
     report_command,
     score_command,
+    serve_command,
     training_commands,
 )
 
 _COMMANDS = {"analyze": analyze_command, "report": report_command, "inspect": inspect_command,
-             "phantom": phantom_command, "score": score_command}
+             "phantom": phantom_command, "score": score_command, "serve": serve_command}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ from dvt_us.pipeline.render import render_visits
 from dvt_us.pipeline.trial_config import TrialConfig
 from dvt_us.pipeline.visit_report import VisitFindings, report_document, stored_baseline, visit_findings
 from dvt_us.pipeline.workers import ProgressCallback, map_in_workers
+from dvt_us.report.atomic import write_bytes_atomic
 from dvt_us.report.json_report import write_report
 from dvt_us.report.visit_folder import VisitFolder
 from dvt_us.report.visit_outputs import remove_visit_outputs
@@ -42,7 +43,8 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "unassigned"
 
 
-def _visit_dir(out: Path, subject: str, visit: str) -> Path:
+def visit_dir(out: Path, subject: str, visit: str) -> Path:
+    """``OUT/<subject>/<visit>/`` with unsafe characters of the names replaced."""
     return out / _safe(subject) / _safe(visit)
 
 
@@ -56,7 +58,7 @@ def _write_inputs(out: Path, result: IngestResult) -> None:
         "skipped": [{"file": r.source, "reason": r.code.value, "message": r.message} for r in result.skipped],
         "duplicates": [{"file": c.source.label, "sop_instance_uid": c.sop_instance_uid} for c in result.duplicates],
     }
-    (out / "inputs.json").write_text(json.dumps(listing, indent=1) + "\n")
+    write_bytes_atomic(out / "inputs.json", (json.dumps(listing, indent=1) + "\n").encode())
 
 
 def analyze(paths: Iterable[str | os.PathLike[str]], options: AnalyzeOptions,
@@ -68,11 +70,11 @@ def analyze(paths: Iterable[str | os.PathLike[str]], options: AnalyzeOptions,
     # Threads per session: the cores are shared between the worker processes.
     threads = max(1, (os.cpu_count() or 1) // max(1, options.jobs))
     models = replace(options.models, session=SessionOptions(threads=threads, use_cuda=options.models.session.use_cuda))
-    tasks = [(clip, models, _visit_dir(options.out, s.subject, v.visit))
+    tasks = [(clip, models, visit_dir(options.out, s.subject, v.visit))
              for s in result.subjects for v in s.visits for clip in v.clips]
     by_uid = {r.clip.sop_instance_uid: r for r in map_in_workers(_task, tasks, options.jobs, "clips", progress)}
     findings = [f for subject in result.subjects for f in _report_subject(subject, by_uid, options, models)]
-    visits = [VisitFolder.open(_visit_dir(options.out, f.subject, f.visit)) for f in findings]
+    visits = [VisitFolder.open(visit_dir(options.out, f.subject, f.visit)) for f in findings]
     if options.render:
         render_visits(visits, options.jobs, progress)
     else:  # reports of an earlier run in the same folder would contradict the new findings
@@ -84,7 +86,7 @@ def analyze(paths: Iterable[str | os.PathLike[str]], options: AnalyzeOptions,
 def _report_subject(subject: Subject, by_uid: dict[str, ClipResult], options: AnalyzeOptions,
                     models: ModelSet) -> list[VisitFindings]:
     # A baseline analysed earlier into the same output folder (e.g. by the service, one study per job).
-    baseline = stored_baseline(_visit_dir(options.out, subject.subject, options.trial.baseline) / "report.json")
+    baseline = stored_baseline(visit_dir(options.out, subject.subject, options.trial.baseline) / "report.json")
     out = []
     for visit in subject.visits:  # in study-date order: unscheduled time points fall in place
         results = [by_uid[c.sop_instance_uid] for c in visit.clips]
@@ -94,6 +96,6 @@ def _report_subject(subject: Subject, by_uid: dict[str, ClipResult], options: An
         if is_baseline:
             baseline = findings
         document = report_document(findings, visit, models, is_baseline)
-        write_report(document, _visit_dir(options.out, subject.subject, visit.visit) / "report.json")
+        write_report(document, visit_dir(options.out, subject.subject, visit.visit) / "report.json")
         out.append(findings)
     return out

@@ -1,0 +1,97 @@
+"""The service assembled: database, instance store, DICOM node and job loop, started and stopped together.
+
+``dvt-us serve`` runs :class:`Service` until SIGINT/SIGTERM. Embedded defaults: SQLite in the data folder
+and local worker processes; ``jobs.scheduler`` (or ``--scheduler``) runs the same jobs on a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import ExitStack
+from multiprocessing import get_context
+from types import TracebackType
+from typing import Self
+
+from dvt_us.service.config import ServiceConfig
+from dvt_us.service.db import Database
+from dvt_us.service.dicom_node import DicomNode
+from dvt_us.service.instance_store import InstanceStore
+from dvt_us.service.instances import StoredInstance
+from dvt_us.service.jobs import JobRunner, load_models, models_key
+
+log = logging.getLogger(__name__)
+
+
+def make_executor(config: ServiceConfig, stack: ExitStack) -> tuple[Executor, int]:
+    """(executor, how many jobs at once): a Dask cluster's when a scheduler is set, else local processes."""
+    if config.jobs.scheduler:
+        from distributed import Client  # noqa: PLC0415 (Dask is only loaded when a cluster is used)
+
+        client = stack.enter_context(Client(config.jobs.scheduler, set_as_default=False))  # type: ignore[no-untyped-call]
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        return client.get_executor(pure=False), workers
+    # spawn, not fork: the parent runs the DICOM node's and the database's threads.
+    pool = stack.enter_context(ProcessPoolExecutor(max_workers=config.jobs.workers, mp_context=get_context("spawn")))
+    return pool, config.jobs.workers
+
+
+def _recorder(db: Database) -> Callable[[StoredInstance], None]:
+    """The node's hand-on: record the instance (its study's idle clock restarts); nothing heavier."""
+
+    def record(instance: StoredInstance) -> None:
+        db.record_instance(instance)
+
+    return record
+
+
+class Service:
+    """Everything ``dvt-us serve`` starts; a context manager (``with Service(config) as service: ...``)."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self._stack = ExitStack()
+        self._stop = threading.Event()
+        self._loop: threading.Thread | None = None
+        self.db: Database | None = None
+        self.node: DicomNode | None = None
+        self.runner: JobRunner | None = None
+
+    def start(self) -> None:
+        """Migrate the database, open the store, start the job loop and then the DICOM node."""
+        config = self.config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        db = self.db = self._stack.enter_context(Database(config.resolved_database_url,
+                                                          max_attempts=config.jobs.max_attempts))
+        db.upgrade()
+        store = InstanceStore(config.data_dir)
+        executor, capacity = make_executor(config, self._stack)
+        key = models_key(load_models(config.models_dir))
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.runner = JobRunner(config, db, executor, worker=worker, key=key, capacity=capacity)
+        self._loop = threading.Thread(target=self.runner.run, args=(self._stop,), name="dvt-us-jobs", daemon=True)
+        self._loop.start()
+        self.node = DicomNode(config.dicom, store, on_stored=_recorder(db))
+        port = self.node.start()
+        log.info("dvt-us serving: DICOM %s on %s:%d, data %s, models %s", config.dicom.ae_title, config.dicom.host,
+                 port, config.data_dir, key)
+
+    def stop(self) -> None:
+        """Stop taking instances, then the job loop, then close the executor and the database."""
+        if self.node is not None:
+            self.node.stop()
+        self._stop.set()
+        if self._loop is not None:
+            self._loop.join(timeout=60)
+        self._stack.close()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
