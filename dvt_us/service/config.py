@@ -65,6 +65,18 @@ class JobsConfig(_Strict):
     max_attempts: int = Field(default=3, ge=1)
 
 
+class HttpConfig(_Strict):
+    """The HTTP API (health, studies, jobs, reports, metrics); every route needs the bearer token."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    """0 picks a free port (tests)."""
+    token: str | None = None
+    """The bearer token; prefer ``token_file`` (or the DVT_US_API_TOKEN environment variable) in production."""
+    token_file: Path | None = None
+
+
 class ServiceConfig(_Strict):
     """Everything ``dvt-us serve`` needs; every field has a default for the embedded setup."""
 
@@ -77,6 +89,7 @@ class ServiceConfig(_Strict):
     trial_config: Path | None = None
     dicom: DicomNodeConfig = DicomNodeConfig()
     jobs: JobsConfig = JobsConfig()
+    http: HttpConfig = HttpConfig()
     destinations: tuple[RemoteAE, ...] = ()
     """Where SR, SEG and encapsulated PDF are sent by C-STORE when a job is done."""
 
