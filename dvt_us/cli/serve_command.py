@@ -55,6 +55,14 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with Service(config):
+    try:
+        service = Service(config)
+        service.start()
+    except (ValueError, OSError) as exc:  # no API token, a port in use, an unwritable data folder
+        print(f"dvt-us serve: {exc}", file=sys.stderr)
+        return 2
+    try:
         stop.wait()
+    finally:
+        service.stop()
     return 0

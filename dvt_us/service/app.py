@@ -1,7 +1,8 @@
-"""The service assembled: database, instance store, DICOM node and job loop, started and stopped together.
+"""The service assembled: database, instance store, job loop, DICOM node and HTTP API, started and stopped together.
 
 ``dvt-us serve`` runs :class:`Service` until SIGINT/SIGTERM. Embedded defaults: SQLite in the data folder
 and local worker processes; ``jobs.scheduler`` (or ``--scheduler``) runs the same jobs on a Dask cluster.
+The HTTP API (``http.enabled``, on by default) needs a bearer token (:func:`resolve_token`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Self
 
 from dvt_us.service.config import ServiceConfig
 from dvt_us.service.db import Database
-from dvt_us.service.dicom_node import DicomNode
+from dvt_us.service.dicom_node import DicomNode, NodeState
+from dvt_us.service.http_api import ComponentStatus, create_app
+from dvt_us.service.http_server import HttpServer, resolve_token
 from dvt_us.service.instance_store import InstanceStore
 from dvt_us.service.instances import StoredInstance
 from dvt_us.service.jobs import JobRunner, load_models, models_key
@@ -60,9 +63,38 @@ class Service:
         self.db: Database | None = None
         self.node: DicomNode | None = None
         self.runner: JobRunner | None = None
+        self.http: HttpServer | None = None
+
+    @property
+    def http_port(self) -> int:
+        """The port the HTTP API listens on; RuntimeError when it is not started (or ``http.enabled`` is off)."""
+        if self.http is None:
+            raise RuntimeError("the HTTP API is not running (not started, or http.enabled is false)")
+        return self.http.port
+
+    def status(self) -> ComponentStatus:
+        """The state of the DICOM node and the job loop, for ``GET /health``."""
+        return {
+            "dicom_node": (self.node.state if self.node is not None else NodeState.CREATED).value,
+            "job_loop": "running" if self._loop is not None and self._loop.is_alive() else "stopped",
+            "jobs_running": self.runner.running if self.runner is not None else 0,
+        }
 
     def start(self) -> None:
-        """Migrate the database, open the store, start the job loop and then the DICOM node."""
+        """Migrate the database, open the store, start the job loop, the DICOM node and then the HTTP API.
+
+        The API token is resolved first, so that a missing one fails before anything starts. If a part
+        fails to start, the parts started before it are stopped again and the error is raised.
+        """
+        config = self.config
+        token = resolve_token(config.http) if config.http.enabled else None
+        try:
+            self._start(token)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, token: str | None) -> None:
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         db = self.db = self._stack.enter_context(Database(config.resolved_database_url,
@@ -77,11 +109,18 @@ class Service:
         self._loop.start()
         self.node = DicomNode(config.dicom, store, on_stored=_recorder(db))
         port = self.node.start()
-        log.info("dvt-us serving: DICOM %s on %s:%d, data %s, models %s", config.dicom.ae_title, config.dicom.host,
-                 port, config.data_dir, key)
+        if token is not None:
+            self.http = HttpServer(create_app(db, config, token=token, status=self.status), config.http.host,
+                                   config.http.port)
+            self.http.start()
+        log.info("dvt-us serving: DICOM %s on %s:%d, HTTP %s, data %s, models %s", config.dicom.ae_title,
+                 config.dicom.host, port,
+                 f"{config.http.host}:{self.http.port}" if self.http is not None else "off", config.data_dir, key)
 
     def stop(self) -> None:
-        """Stop taking instances, then the job loop, then close the executor and the database."""
+        """Stop the HTTP API, then taking instances, then the job loop; close the executor and the database."""
+        if self.http is not None:
+            self.http.stop()
         if self.node is not None:
             self.node.stop()
         self._stop.set()

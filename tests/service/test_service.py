@@ -18,7 +18,7 @@ import pytest
 from dvt_us.phantom.trial import plan_trial
 from dvt_us.phantom.trial_writer import RenderOptions, write_trial
 from dvt_us.service.app import Service
-from dvt_us.service.config import DicomNodeConfig, JobsConfig, RemoteAE, ServiceConfig
+from dvt_us.service.config import DicomNodeConfig, HttpConfig, JobsConfig, RemoteAE, ServiceConfig
 from dvt_us.service.db import JobState
 from tests.orthanc import Orthanc, running_orthanc
 
@@ -43,6 +43,7 @@ def _config(tmp_path: Path, database_url: str, pacs: Orthanc, scheduler: str | N
         data_dir=tmp_path / "data", database_url=database_url,
         dicom=DicomNodeConfig(port=0, min_free_disk_mb=0),
         jobs=JobsConfig(study_idle_s=1.0, poll_s=0.2, workers=1, scheduler=scheduler),
+        http=HttpConfig(enabled=False),
         destinations=(RemoteAE(ae_title=pacs.aet, host="127.0.0.1", port=pacs.dicom_port),),
     )
 
