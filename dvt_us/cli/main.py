@@ -12,13 +12,15 @@ from dvt_us.cli import (
     inspect_command,
     phantom_command,
     report_command,
+    reprocess_command,
     score_command,
     serve_command,
     training_commands,
 )
 
 _COMMANDS = {"analyze": analyze_command, "report": report_command, "inspect": inspect_command,
-             "phantom": phantom_command, "score": score_command, "serve": serve_command}
+             "phantom": phantom_command, "score": score_command, "serve": serve_command,
+             "reprocess": reprocess_command}
 
 
 def build_parser() -> argparse.ArgumentParser:

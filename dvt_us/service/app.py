@@ -8,8 +8,6 @@ The HTTP API (``http.enabled``, on by default) needs a bearer token (:func:`reso
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -25,7 +23,8 @@ from dvt_us.service.http_api import ComponentStatus, create_app
 from dvt_us.service.http_server import HttpServer, resolve_token
 from dvt_us.service.instance_store import InstanceStore
 from dvt_us.service.instances import StoredInstance
-from dvt_us.service.jobs import JobRunner, load_models, models_key
+from dvt_us.service.jobs import JobRunner, load_models, models_key, utc_now
+from dvt_us.service.recovery import host_worker_prefix, reconcile_instances, recover_jobs, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +100,11 @@ class Service:
                                                           max_attempts=config.jobs.max_attempts))
         db.upgrade()
         store = InstanceStore(config.data_dir)
+        reconcile_instances(store, db, utc_now())  # on disk (acknowledged) but not recorded: a crash in between
+        recover_jobs(db, host_worker_prefix(), utc_now())  # running under a dead process of this host
         executor, capacity = make_executor(config, self._stack)
         key = models_key(load_models(config.models_dir))
-        worker = f"{socket.gethostname()}:{os.getpid()}"
+        worker = worker_name()
         self.runner = JobRunner(config, db, executor, worker=worker, key=key, capacity=capacity)
         self._loop = threading.Thread(target=self.runner.run, args=(self._stop,), name="dvt-us-jobs", daemon=True)
         self._loop.start()

@@ -103,7 +103,7 @@ class JobRunner:
         for study in self.db.complete_studies(jobs.study_idle_s, now, self.key):
             self.db.enqueue(study, self.key, now)
         while len(self._running) < self.capacity:
-            job = self.db.claim(self.worker, now)
+            job = self.db.claim(self.worker, now, self.key)
             if job is None:
                 break
             work = StudyWork(job.study_instance_uid, tuple(self.db.study_instances(job.study_instance_uid)),

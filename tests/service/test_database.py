@@ -241,6 +241,17 @@ def test_claim_takes_oldest_and_returns_a_frozen_snapshot(database: Database) ->
     assert database.claim("w3", at(12)) is None
 
 
+def test_a_worker_claims_only_jobs_of_its_model_version(database: Database) -> None:
+    ours = queued_study(database, "3.1", seconds=2)
+    assert database.record_instance(instance("4.1.1.1", "4.1", 0))
+    other = database.enqueue("4.1", "vein-seg@0.2.0+compressibility@0.2.0", at(1))  # older, another version
+    job = database.claim("w", at(10), MODELS)
+    assert job is not None and job.id == ours
+    assert database.claim("w", at(11), MODELS) is None
+    anything = database.claim("w", at(12))
+    assert anything is not None and anything.id == other
+
+
 def test_processes_claim_every_job_exactly_once(database: Database, database_url: str) -> None:
     job_ids = [queued_study(database, f"1.{n}", seconds=n) for n in range(20)]
     claimed = _run_processes(_claim_all_in_process, database_url, [(f"worker-{n}",) for n in range(4)])

@@ -215,8 +215,11 @@ class Database:
                     raise UnknownStudyError(f"study {study_uid!r}: no instance recorded") from None
             raise
 
-    def claim(self, worker: str, now: datetime) -> Job | None:
-        """Take the oldest queued job: mark it running under ``worker`` and count the attempt.
+    def claim(self, worker: str, now: datetime, models_key: str | None = None) -> Job | None:
+        """Take the oldest queued job (for ``models_key``, if given): mark it running under ``worker``.
+
+        A worker claims only jobs of the model version it runs, so that results are filed under their models.
+        The attempt is counted.
 
         Each queued job goes to exactly one caller. PostgreSQL: ``FOR UPDATE SKIP LOCKED`` (claimers pass
         over each other's rows); SQLite: the whole claim holds the write lock (``BEGIN IMMEDIATE``). Either
@@ -230,7 +233,10 @@ class Database:
         started_at = _aware(now)
         if not worker:
             raise ValueError("worker is empty")
-        oldest = (select(JobRow.id).where(JobRow.state == JobState.QUEUED)
+        queued = JobRow.state == JobState.QUEUED
+        if models_key is not None:
+            queued = queued & (JobRow.models_key == models_key)
+        oldest = (select(JobRow.id).where(queued)
                   .order_by(JobRow.created_at, JobRow.id).limit(1).with_for_update(skip_locked=True))
         with self._write() as session:
             job_id = session.scalar(oldest)

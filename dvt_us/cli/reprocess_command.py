@@ -1,0 +1,77 @@
+"""``dvt-us reprocess --config CONFIG [--scheduler tcp://...] [--study UID ...]``: run stored studies again.
+
+Queues every stored study (or the ones named) for the current model version and runs the jobs to the end,
+on local processes or a Dask cluster; exit 0 when every study's job is done, 1 when some failed, 2 for a
+usage error (bad config, unknown study).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from dvt_us.cli.progress import progress_bars
+from dvt_us.service.config import ServiceConfig, load_service_config
+
+HELP = ("Queue the stored studies (or --study UIDs) for the current model version and run the jobs to "
+        "completion (local processes or Dask); studies already processed by this version are not run again.")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``reprocess``."""
+    parser.add_argument("--config", type=Path, default=None, help="service YAML (default: embedded defaults)")
+    parser.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT (overrides the config)")
+    parser.add_argument("--study", action="append", default=[], metavar="UID",
+                        help="Study Instance UID to process (repeat for more; default: every stored study)")
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def _config(args: argparse.Namespace) -> ServiceConfig:
+    config = load_service_config(args.config) if args.config else ServiceConfig()
+    if args.scheduler:
+        config = config.model_copy(update={"jobs": config.jobs.model_copy(update={"scheduler": args.scheduler})})
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    """Reprocess and print a summary; 0 all done, 1 some failed, 2 usage error."""
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = _config(args)
+    except (ValidationError, ValueError) as exc:
+        print(f"dvt-us reprocess: {args.config}: {exc}", file=sys.stderr)
+        return 2
+    try:  # the service's dependencies (pynetdicom, SQLAlchemy, Dask) are the optional `service` extra
+        from dvt_us.service.db import UnknownStudyError  # noqa: PLC0415
+        from dvt_us.service.reprocess import reprocess  # noqa: PLC0415
+    except ImportError as exc:
+        print(f"dvt-us reprocess: {exc.name} is missing: pip install 'dvt-us[service]'", file=sys.stderr)
+        return 2
+    try:
+        with progress_bars() as update:
+            summary = reprocess(config, args.study, progress=update)
+    except UnknownStudyError as exc:
+        print(f"dvt-us reprocess: {exc}", file=sys.stderr)
+        return 2
+    print(f"reprocess with {summary.models_key}: "
+          f"{len(summary.done)} done, {len(summary.failed)} failed, {len(summary.already_processed)} already processed"
+          f" ({len(summary.queued)} queued now)")
+    for study, error in summary.failed:
+        print(f"  failed {study}: {error}")
+    return 0 if summary.ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m dvt_us.cli.reprocess_command``: the same as ``dvt-us reprocess``."""
+    parser = argparse.ArgumentParser(prog="dvt-us reprocess", description=HELP)
+    register(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
