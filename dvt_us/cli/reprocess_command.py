@@ -8,15 +8,11 @@ usage error (bad config, unknown study).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-
-from pydantic import ValidationError
 
 from dvt_us.cli.progress import progress_bars
-from dvt_us.service.config import ServiceConfig, load_service_config
+from dvt_us.cli.service_args import add_config_arguments, service_config
 
 HELP = ("Queue the stored studies (or --study UIDs) for the current model version and run the jobs to "
         "completion (local processes or Dask); studies already processed by this version are not run again.")
@@ -24,27 +20,15 @@ HELP = ("Queue the stored studies (or --study UIDs) for the current model versio
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``reprocess``."""
-    parser.add_argument("--config", type=Path, default=None, help="service YAML (default: embedded defaults)")
-    parser.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT (overrides the config)")
+    add_config_arguments(parser, log_level="WARNING")
     parser.add_argument("--study", action="append", default=[], metavar="UID",
                         help="Study Instance UID to process (repeat for more; default: every stored study)")
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-
-
-def _config(args: argparse.Namespace) -> ServiceConfig:
-    config = load_service_config(args.config) if args.config else ServiceConfig()
-    if args.scheduler:
-        config = config.model_copy(update={"jobs": config.jobs.model_copy(update={"scheduler": args.scheduler})})
-    return config
 
 
 def run(args: argparse.Namespace) -> int:
     """Reprocess and print a summary; 0 all done, 1 some failed, 2 usage error."""
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        config = _config(args)
-    except (ValidationError, ValueError) as exc:
-        print(f"dvt-us reprocess: {args.config}: {exc}", file=sys.stderr)
+    config = service_config(args, "reprocess")
+    if config is None:
         return 2
     try:  # the service's dependencies (pynetdicom, SQLAlchemy, Dask) are the optional `service` extra
         from dvt_us.service.db import UnknownStudyError  # noqa: PLC0415

@@ -7,40 +7,23 @@ import logging
 import signal
 import sys
 import threading
-from pathlib import Path
 from types import FrameType
 
-from pydantic import ValidationError
-
-from dvt_us.service.config import ServiceConfig, load_service_config
+from dvt_us.cli.service_args import add_config_arguments, service_config
 
 HELP = "Run the service: DICOM node (C-STORE SCP), durable job queue and workers (SQLite or PostgreSQL, Dask)."
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``serve``."""
-    parser.add_argument("--config", type=Path, default=None, help="service YAML (default: embedded defaults)")
-    parser.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT (overrides the config)")
+    add_config_arguments(parser, log_level="INFO")
     parser.add_argument("--port", type=int, default=None, help="DICOM port (overrides the config)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-
-
-def _config(args: argparse.Namespace) -> ServiceConfig:
-    config = load_service_config(args.config) if args.config else ServiceConfig()
-    if args.scheduler:
-        config = config.model_copy(update={"jobs": config.jobs.model_copy(update={"scheduler": args.scheduler})})
-    if args.port is not None:
-        config = config.model_copy(update={"dicom": config.dicom.model_copy(update={"port": args.port})})
-    return config
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; a bad config is a usage error (exit 2)."""
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        config = _config(args)
-    except (ValidationError, ValueError) as exc:
-        print(f"dvt-us serve: {args.config}: {exc}", file=sys.stderr)
+    config = service_config(args, "serve")
+    if config is None:
         return 2
     try:  # the service's dependencies (pynetdicom, SQLAlchemy, Dask) are the optional `service` extra
         from dvt_us.service.app import Service  # noqa: PLC0415
