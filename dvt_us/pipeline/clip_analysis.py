@@ -50,13 +50,16 @@ class ClipResult:
 
 def _segment_view(clip: Clip, v: int, models: ModelSet, colour: list[NDArray[np.bool_]] | None = None,
                   ) -> tuple[list[NDArray[np.uint8]], list[float]]:
-    """Labels (view grid) and vein confidences of view ``v`` in every frame, decoding one frame at a time."""
+    """Labels (view grid) and vein confidences of view ``v`` in every frame, decoding one frame at a time.
+
+    ``colour``, when given, receives the colour-flow mask of the first frame (what the flow fill measures).
+    """
     session = session_for(models.segmentation, models.session)
 
     def bmodes() -> Iterator[NDArray[np.uint8]]:
         for frame in iter_frames(clip):
             view_frame = frame.views[v]
-            if colour is not None:
+            if colour is not None and frame.index == 0:
                 flow = view_frame.colour_flow
                 colour.append(flow != 0 if flow is not None else np.zeros(view_frame.bmode.shape, bool))
             yield view_frame.bmode
@@ -100,7 +103,8 @@ def _analyse(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
     per_view = []
     confidences: list[float] = []
     for v in range(len(clip.views)):
-        labels, conf = _segment_view(clip, v, models, colour if v == 0 else None)
+        wants_colour = v == 0 and clip.kind is ClipKind.COLOUR_DOPPLER
+        labels, conf = _segment_view(clip, v, models, colour if wants_colour else None)
         per_view.append(labels)
         confidences += conf if v == 0 else []
     _write_masks(clip, per_view, visit_dir / mask_file)
