@@ -36,20 +36,20 @@ TABLES = {"instances", "studies", "jobs", "reports", "events"}
 SPAWN = multiprocessing.get_context("spawn")
 
 
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
+def at(offset_s: float) -> datetime:
+    return T0 + timedelta(seconds=offset_s)
 
 
-def instance(sop: str, study: str = "1.2.3", seconds: float = 0.0) -> StoredInstance:
+def instance(sop: str, study: str = "1.2.3", offset_s: float = 0.0) -> StoredInstance:
     return StoredInstance(sop_instance_uid=sop, sop_class_uid="1.2.840.10008.5.1.4.1.1.3.1", study_instance_uid=study,
                           series_instance_uid=f"{study}.1", transfer_syntax_uid="1.2.840.10008.1.2.1",
                           path=Path(f"/data/instances/{sop}.dcm"), size_bytes=1024, calling_ae_title="PACS",
-                          received_at=at(seconds))
+                          received_at=at(offset_s))
 
 
-def queued_study(db: Database, study: str, seconds: float = 0.0) -> int:
-    assert db.record_instance(instance(f"{study}.1.1", study, seconds))
-    job_id = db.enqueue(study, MODELS, at(seconds))
+def queued_study(db: Database, study: str, offset_s: float = 0.0) -> int:
+    assert db.record_instance(instance(f"{study}.1.1", study, offset_s))
+    job_id = db.enqueue(study, MODELS, at(offset_s))
     assert job_id is not None
     return job_id
 
@@ -107,10 +107,10 @@ def test_datetimes_round_trip_as_aware_utc(database: Database) -> None:
 
 
 def test_record_instance_is_idempotent(database: Database) -> None:
-    assert database.record_instance(instance("1.1", seconds=10))
-    assert not database.record_instance(instance("1.1", seconds=20))
-    assert database.record_instance(instance("1.2", seconds=30))
-    assert database.record_instance(instance("1.3", seconds=5))  # arrives late, was acquired earlier
+    assert database.record_instance(instance("1.1", offset_s=10))
+    assert not database.record_instance(instance("1.1", offset_s=20))
+    assert database.record_instance(instance("1.2", offset_s=30))
+    assert database.record_instance(instance("1.3", offset_s=5))  # arrives late, was acquired earlier
     (study,) = database.studies()
     assert (study.instance_count, study.first_received_at, study.last_received_at) == (3, at(5), at(30))
     assert database.study_instances("1.2.3") == [Path(f"/data/instances/1.{n}.dcm") for n in (3, 1, 2)]
@@ -119,7 +119,7 @@ def test_record_instance_is_idempotent(database: Database) -> None:
 
 
 def test_record_instance_from_threads_counts_each_once(database: Database) -> None:
-    instances = [instance(f"1.{n}", seconds=n) for n in range(10)]
+    instances = [instance(f"1.{n}", offset_s=n) for n in range(10)]
     barrier = threading.Barrier(8)
 
     def record_all(_: int) -> list[bool]:
@@ -134,9 +134,9 @@ def test_record_instance_from_threads_counts_each_once(database: Database) -> No
 
 
 def test_complete_studies_waits_for_idle_time_and_skips_queued(database: Database) -> None:
-    database.record_instance(instance("1.1", "1.2.3", seconds=0))
-    database.record_instance(instance("2.1", "2.3.4", seconds=0))
-    database.record_instance(instance("2.2", "2.3.4", seconds=20))
+    database.record_instance(instance("1.1", "1.2.3", offset_s=0))
+    database.record_instance(instance("2.1", "2.3.4", offset_s=0))
+    database.record_instance(instance("2.2", "2.3.4", offset_s=20))
     assert database.complete_studies(30, at(29), MODELS) == []
     assert database.complete_studies(30, at(30), MODELS) == ["1.2.3"]
     assert database.complete_studies(30, at(49), MODELS) == ["1.2.3"]
@@ -228,8 +228,8 @@ def test_enqueue_race_between_processes_makes_one_job(database: Database, databa
 
 
 def test_claim_takes_oldest_and_returns_a_frozen_snapshot(database: Database) -> None:
-    later = queued_study(database, "2.2", seconds=5)
-    older = queued_study(database, "1.1", seconds=1)
+    later = queued_study(database, "2.2", offset_s=5)
+    older = queued_study(database, "1.1", offset_s=1)
     job = database.claim("w1", at(10))
     assert job is not None
     assert (job.id, job.state, job.attempts, job.worker, job.started_at, job.heartbeat_at) == (
@@ -242,7 +242,7 @@ def test_claim_takes_oldest_and_returns_a_frozen_snapshot(database: Database) ->
 
 
 def test_a_worker_claims_only_jobs_of_its_model_version(database: Database) -> None:
-    ours = queued_study(database, "3.1", seconds=2)
+    ours = queued_study(database, "3.1", offset_s=2)
     assert database.record_instance(instance("4.1.1.1", "4.1", 0))
     other = database.enqueue("4.1", "vein-seg@0.2.0+compressibility@0.2.0", at(1))  # older, another version
     job = database.claim("w", at(10), MODELS)
@@ -253,7 +253,7 @@ def test_a_worker_claims_only_jobs_of_its_model_version(database: Database) -> N
 
 
 def test_processes_claim_every_job_exactly_once(database: Database, database_url: str) -> None:
-    job_ids = [queued_study(database, f"1.{n}", seconds=n) for n in range(20)]
+    job_ids = [queued_study(database, f"1.{n}", offset_s=n) for n in range(20)]
     claimed = _run_processes(_claim_all_in_process, database_url, [(f"worker-{n}",) for n in range(4)])
     flat = [job_id for _worker, ids in claimed for job_id in ids]
     assert sorted(flat) == sorted(job_ids)
