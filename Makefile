@@ -7,7 +7,7 @@ SAMPLES = $$($(PY) -c "import data_store, pydicom.data, pathlib; \
 
 # Debian packages: what the PDF engine needs at run time, and the real DICOM peers and validators of the tests.
 RUNTIME_DEBS = libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
-TEST_DEBS = dicom3tools dcmtk orthanc orthanc-dicomweb
+TEST_DEBS = dicom3tools dcmtk orthanc orthanc-dicomweb chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-runtime system-test debs demo samples test lint unit bench models clean
