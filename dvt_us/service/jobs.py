@@ -102,6 +102,8 @@ class JobRunner:
         self.db.requeue_stale(jobs.stale_after_s, now)
         for study in self.db.complete_studies(jobs.study_idle_s, now, self.key):
             self.db.enqueue(study, self.key, now)
+        for job_id in self.db.requeue_grown(jobs.study_idle_s, now, self.key):
+            log.info("job %d queued again: its study received instances after it ran", job_id)
         while len(self._running) < self.capacity:
             job = self.db.claim(self.worker, now, self.key)
             if job is None:

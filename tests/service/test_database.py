@@ -354,6 +354,38 @@ def test_finish_records_the_reports(database: Database) -> None:
     assert len(database.reports()) == 2
 
 
+def test_a_study_that_grows_after_its_job_ran_is_queued_again_once(database: Database) -> None:
+    job_id = queued_study(database, "1.1")
+    assert database.claim("w", at(1)) is not None
+    database.record_instance(instance("1.1.2", "1.1", offset_s=2))  # arrives while the job runs
+    assert database.requeue_grown(30, at(40), MODELS) == []  # running: left alone
+    reports = [("S-001", "BASELINE", Path("/results/1/S-001/BASELINE"))]
+    database.finish(job_id, Path("/results/1"), reports, at(3), worker="w")
+    assert database.requeue_grown(30, at(31), MODELS) == []  # the study is not idle yet
+    assert database.requeue_grown(30, at(32), "other@1.0.0") == []
+    assert database.requeue_grown(30, at(32), MODELS) == [job_id]
+    assert database.requeue_grown(30, at(33), MODELS) == []  # queued: once
+    job = database.job(job_id)
+    assert job is not None
+    assert (job.state, job.attempts, job.worker, job.created_at) == (JobState.QUEUED, 0, None, at(32))
+    claimed = database.claim("w2", at(34))
+    assert claimed is not None and claimed.id == job_id
+    database.finish(job_id, Path("/results/1"), reports, at(35), worker="w2")
+    assert [(r.subject, r.visit) for r in database.reports(job_id)] == [("S-001", "BASELINE")]  # not doubled
+    assert database.requeue_grown(30, at(100), MODELS) == []  # nothing new since the second run
+    requeued = [e for e in database.events(limit=1000) if e.kind == EventKind.JOB_REQUEUED]
+    assert [(e.job_id, e.detail["reason"]) for e in requeued] == [(job_id, "new instances after the job ran")]
+
+
+def test_a_failed_job_is_queued_again_when_its_study_grows(database: Database) -> None:
+    job_id = queued_study(database, "1.1")
+    assert database.claim("w", at(1)) is not None
+    assert database.fail(job_id, "bad", at(2), retry=False, worker="w") is JobState.FAILED
+    assert database.requeue_grown(0, at(5), MODELS) == []
+    database.record_instance(instance("1.1.2", "1.1", offset_s=6))
+    assert database.requeue_grown(0, at(6), MODELS) == [job_id]
+
+
 # --- the event log ---------------------------------------------------------------------------------------
 
 

@@ -272,6 +272,8 @@ class Database:
                *, worker: str | None = None) -> None:
         """Mark a running job done and record its reports, each ``(subject, visit, folder)``.
 
+        A job run again (:meth:`requeue_grown`) rewrites its folders: a report recorded already is kept, not doubled.
+
         Raises JobNotRunningError when the job is not running (under ``worker``); nothing is recorded then.
         """
         at = _aware(now)
@@ -281,8 +283,10 @@ class Database:
                                  .returning(JobRow))
             if row is None:
                 raise JobNotRunningError(self._not_running(job_id, worker))
+            known = set(session.execute(select(ReportRow.subject, ReportRow.visit, ReportRow.folder)
+                                        .where(ReportRow.job_id == job_id)).all())
             session.add_all(ReportRow(job_id=job_id, subject=subject, visit=visit, folder=str(folder), created_at=at)
-                            for subject, visit, folder in reports)
+                            for subject, visit, folder in reports if (subject, visit, str(folder)) not in known)
             self._event(session, EventKind.JOB_DONE, at, {"result_dir": str(result_dir), "reports": len(reports)},
                         study_uid=row.study_instance_uid, job_id=job_id)
 
@@ -333,6 +337,32 @@ class Database:
                 for job_id, study_uid in sorted(rows):
                     self._event(session, kind, at, {"error": error}, study_uid=study_uid, job_id=job_id)
         return sorted(job_id for job_id, _study in requeued)
+
+    def requeue_grown(self, idle_s: float, now: datetime, models_key: str) -> list[int]:
+        """Queue again the finished jobs of ``models_key`` whose study received instances after their last claim.
+
+        A study that grows after its job ran (a late series, a re-sent clip) is analysed again once it has been
+        idle for ``idle_s`` seconds: the job goes back to ``queued`` with its attempts reset, and keeps its
+        id, so the study is still analysed by one job per model version. Running and queued jobs are left
+        alone (a queued job reads the study's instances when claimed). Returns the ids queued again.
+        """
+        if idle_s < 0:
+            raise ValueError(f"idle_s {idle_s}: not negative")
+        at = _aware(now)
+        cutoff = at - timedelta(seconds=idle_s)
+        grown = (select(JobRow.id).join(StudyRow, StudyRow.study_instance_uid == JobRow.study_instance_uid)
+                 .where(JobRow.models_key == models_key, JobRow.state.in_((JobState.DONE, JobState.FAILED)),
+                        JobRow.started_at < StudyRow.last_received_at, StudyRow.last_received_at <= cutoff))
+        with self._write() as session:
+            rows = session.execute(
+                update(JobRow).where(JobRow.id.in_(grown.scalar_subquery()))
+                .values(state=JobState.QUEUED, attempts=0, worker=None, started_at=None, heartbeat_at=None,
+                        finished_at=None, error=None, created_at=at)
+                .returning(JobRow.id, JobRow.study_instance_uid)).all()
+            for job_id, study_uid in sorted(rows):
+                self._event(session, EventKind.JOB_REQUEUED, at, {"reason": "new instances after the job ran"},
+                            study_uid=study_uid, job_id=job_id)
+        return sorted(job_id for job_id, _study in rows)
 
     def job(self, job_id: int) -> Job | None:
         """The job with this id, or None."""
