@@ -8,6 +8,7 @@ The HTTP API (``http.enabled``, on by default) needs a bearer token (:func:`reso
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -25,6 +26,7 @@ from dvt_us.service.instance_store import InstanceStore
 from dvt_us.service.instances import StoredInstance
 from dvt_us.service.jobs import JobRunner, load_models, models_key, utc_now
 from dvt_us.service.recovery import host_worker_prefix, reconcile_instances, recover_jobs, worker_name
+from dvt_us.service.worker_process import watch_parent
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,9 @@ def make_executor(config: ServiceConfig, stack: ExitStack) -> tuple[Executor, in
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         return client.get_executor(pure=False), workers
     # spawn, not fork: the parent runs the DICOM node's and the database's threads.
-    pool = stack.enter_context(ProcessPoolExecutor(max_workers=config.jobs.workers, mp_context=get_context("spawn")))
+    # Each worker exits when the service dies, even by kill -9 (worker_process.watch_parent).
+    pool = stack.enter_context(ProcessPoolExecutor(max_workers=config.jobs.workers, mp_context=get_context("spawn"),
+                                                   initializer=watch_parent, initargs=(os.getpid(),)))
     return pool, config.jobs.workers
 
 
