@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -11,10 +12,15 @@ from pydantic import ValidationError
 
 from dvt_us.service.config import ServiceConfig, load_service_config
 
+CONFIG_ENV = "DVT_US_CONFIG"
+"""The service config file used when ``--config`` is not given (the container image sets it)."""
+
 
 def add_config_arguments(parser: argparse.ArgumentParser, log_level: str) -> None:
     """``--config``, ``--scheduler`` and ``--log-level``."""
-    parser.add_argument("--config", type=Path, default=None, help="service YAML (default: embedded defaults)")
+    default = os.environ.get(CONFIG_ENV) or None
+    parser.add_argument("--config", type=Path, default=Path(default) if default else None,
+                        help=f"service YAML (default: ${CONFIG_ENV}, else the embedded defaults)")
     parser.add_argument("--scheduler", default=None, help="Dask scheduler tcp://HOST:PORT (overrides the config)")
     parser.add_argument("--log-level", default=log_level, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 

@@ -107,3 +107,28 @@ def test_the_same_jobs_run_on_a_dask_cluster(studies: dict[str, list[Path]], pac
             [job] = service.db.jobs()
     assert job.state is JobState.DONE and job.study_instance_uid == _study_uid(studies["BASELINE"])
     assert job.result_dir is not None and next(job.result_dir.glob("*/BASELINE/report.json"))
+
+
+def test_an_instance_arriving_after_its_study_was_analysed_runs_the_study_again(
+        studies: dict[str, list[Path]], pacs: Orthanc, tmp_path: Path) -> None:
+    first, late = studies["BASELINE"][:-1], studies["BASELINE"][-1]
+    late_uid = str(pydicom.dcmread(late, stop_before_pixels=True).SOPInstanceUID)
+    with Service(_config(tmp_path, f"sqlite:///{tmp_path / 'dvt-us.db'}", pacs)) as service:
+        assert service.node is not None and service.db is not None and service.runner is not None
+        _send(service.node.port, first)
+        _wait_for_jobs(service, 1)
+        report = next(service.runner.results_root.glob("*/BASELINE/report.json"))
+        assert late_uid not in report.read_text()
+        _send(service.node.port, [late])
+        deadline = time.monotonic() + 600  # a bound so that the suite cannot hang, not a speed target
+        while time.monotonic() < deadline and not (
+                any(e.kind == "job.requeued" for e in service.db.events(limit=1000))
+                and service.db.jobs()[0].state is JobState.DONE):
+            time.sleep(0.5)
+        [job] = service.db.jobs()
+        events = [e.kind for e in service.db.events(limit=1000) if e.job_id == job.id]
+        reports = service.db.reports(job.id)
+    assert job.state is JobState.DONE, job
+    assert events.count("job.done") == 2 and events.count("job.requeued") == 1, events
+    assert late_uid in report.read_text(), "the second run analysed the late instance too"
+    assert [(r.subject, r.visit) for r in reports] == [(reports[0].subject, "BASELINE")]
