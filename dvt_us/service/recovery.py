@@ -152,14 +152,18 @@ def _quarantine(store: InstanceStore, path: Path, reason: str) -> bool:
 
 
 def _warn_if_already_queued(db: Database, study_uids: set[str]) -> None:
-    """A study that gained instances after a job was queued for it: that job did not see them."""
+    """A study that gained instances after a job was queued for it: say that it is analysed again.
+
+    The job loop queues a finished job again once its study has been idle (``Database.requeue_grown``); a
+    job still queued or running reads the study's instances when it is (re)claimed.
+    """
     if not study_uids:
         return
     query = select(JobRow.study_instance_uid, JobRow.id).where(JobRow.study_instance_uid.in_(sorted(study_uids)))
     with db.engine.execution_options(**{READ_ONLY: True}).connect() as connection:
         for study_uid, job_id in connection.execute(query):
             log.warning("reconcile: study %s gained instances recovered from disk after job %d was queued for it; "
-                        "that job's analysis does not include them", study_uid, job_id)
+                        "the study is analysed again once idle", study_uid, job_id)
 
 
 def reconcile_instances(store: InstanceStore, db: Database, now: datetime) -> int:
