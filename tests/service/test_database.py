@@ -133,6 +133,12 @@ def test_record_instance_from_threads_counts_each_once(database: Database) -> No
     assert (study.instance_count, study.last_received_at) == (10, at(9))
 
 
+def test_instance_path_of_a_recorded_instance(database: Database) -> None:
+    database.record_instance(instance("1.1"))
+    assert database.instance_path("1.1") == Path("/data/instances/1.1.dcm")
+    assert database.instance_path("9.9") is None
+
+
 def test_complete_studies_waits_for_idle_time_and_skips_queued(database: Database) -> None:
     database.record_instance(instance("1.1", "1.2.3", offset_s=0))
     database.record_instance(instance("2.1", "2.3.4", offset_s=0))

@@ -180,6 +180,12 @@ class Database:
         with self._read() as session:
             return [Path(p) for p in session.scalars(query)]
 
+    def instance_path(self, sop_instance_uid: str) -> Path | None:
+        """Where the instance's Part 10 file is stored, or None for an unknown SOP Instance UID."""
+        with self._read() as session:
+            path = session.scalar(select(InstanceRow.path).where(InstanceRow.sop_instance_uid == sop_instance_uid))
+        return Path(path) if path is not None else None
+
     def studies(self) -> list[StudySummary]:
         """Every study, most recently received first."""
         query = select(StudyRow).order_by(StudyRow.last_received_at.desc(), StudyRow.study_instance_uid)
