@@ -20,7 +20,7 @@ from typing import Self
 from dvt_us.service.config import ServiceConfig
 from dvt_us.service.db import Database
 from dvt_us.service.dicom_node import DicomNode, NodeState
-from dvt_us.service.http_api import ComponentStatus, create_app
+from dvt_us.service.http_api import ComponentStatus, Intake, create_app
 from dvt_us.service.http_server import HttpServer, resolve_token
 from dvt_us.service.instance_store import InstanceStore
 from dvt_us.service.instances import StoredInstance
@@ -46,7 +46,7 @@ def make_executor(config: ServiceConfig, stack: ExitStack) -> tuple[Executor, in
     return pool, config.jobs.workers
 
 
-def _recorder(db: Database) -> Callable[[StoredInstance], None]:
+def recorder(db: Database) -> Callable[[StoredInstance], None]:
     """The node's hand-on: record the instance (its study's idle clock restarts); nothing heavier."""
 
     def record(instance: StoredInstance) -> None:
@@ -112,11 +112,13 @@ class Service:
         self.runner = JobRunner(config, db, executor, worker=worker, key=key, capacity=capacity)
         self._loop = threading.Thread(target=self.runner.run, args=(self._stop,), name="dvt-us-jobs", daemon=True)
         self._loop.start()
-        self.node = DicomNode(config.dicom, store, on_stored=_recorder(db))
+        on_stored = recorder(db)  # one hand-on for C-STORE and STOW-RS: both record the same way
+        self.node = DicomNode(config.dicom, store, on_stored=on_stored)
         port = self.node.start()
         if token is not None:
-            self.http = HttpServer(create_app(db, config, token=token, status=self.status), config.http.host,
-                                   config.http.port)
+            api = create_app(db, config, token=token, status=self.status, intake=Intake(store, on_stored),
+                             max_stow_bytes=config.http.max_stow_bytes)
+            self.http = HttpServer(api, config.http.host, config.http.port)
             self.http.start()
         log.info("dvt-us serving: DICOM %s on %s:%d, HTTP %s, data %s, models %s", config.dicom.ae_title,
                  config.dicom.host, port,

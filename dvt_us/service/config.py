@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -75,6 +76,40 @@ class HttpConfig(_Strict):
     token: str | None = None
     """The bearer token; prefer ``token_file`` (or the DVT_US_API_TOKEN environment variable) in production."""
     token_file: Path | None = None
+    max_stow_bytes: int = Field(default=4 * 1024**3, ge=1)
+    """The largest STOW-RS request body accepted (413 above it); 4 GiB by default."""
+
+
+ReviewField = Literal["compressibility", "thrombus", "patency", "grade", "rvt", "residual_diameter_mm"]
+"""The segment-finding fields a reader edits (``dvt_us.service.review.fields.FIELDS``)."""
+
+
+class PasswordHashConfig(_Strict):
+    """argon2id parameters; a login with a hash made under other parameters rehashes the password."""
+
+    time_cost: int = Field(default=3, ge=1)
+    memory_kib: int = Field(default=65536, ge=8)
+    parallelism: int = Field(default=4, ge=1)
+
+
+class ReviewConfig(_Strict):
+    """Reader review: double reading, discordance rules, sessions and where final outputs go."""
+
+    double_read: bool = True
+    """Each study needs two independent reads; without, read 1 is final once signed."""
+    must_agree: tuple[ReviewField, ...] = ("compressibility", "thrombus", "patency", "grade", "rvt",
+                                           "residual_diameter_mm")
+    """The fields on which read 1 and read 2 must agree; a disagreement sends the study to adjudication."""
+    residual_diameter_tolerance_mm: float = Field(default=1.0, ge=0)
+    """Two residual diameters this close (mm) agree."""
+    session_max_age_s: float = Field(default=8 * 3600.0, gt=0)
+    """A login session ends this long after login, however active."""
+    session_idle_s: float = Field(default=1800.0, gt=0)
+    """A login session ends after this long without a request."""
+    min_password_length: int = Field(default=12, ge=8)
+    password_hash: PasswordHashConfig = PasswordHashConfig()
+    final_dir: Path | None = None
+    """Where final visit folders are written; default ``<data_dir>/final``."""
 
 
 class ServiceConfig(_Strict):
@@ -92,11 +127,17 @@ class ServiceConfig(_Strict):
     http: HttpConfig = HttpConfig()
     destinations: tuple[RemoteAE, ...] = ()
     """Where SR, SEG and encapsulated PDF are sent by C-STORE when a job is done."""
+    review: ReviewConfig = ReviewConfig()
 
     @property
     def resolved_database_url(self) -> str:
         """The database URL, SQLite in the data folder when none is configured."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'dvt-us.db').resolve()}"
+
+    @property
+    def resolved_final_dir(self) -> Path:
+        """Where final (reader-signed) visit folders go: ``review.final_dir``, else ``<data_dir>/final``."""
+        return self.review.final_dir or self.data_dir / "final"
 
 
 def load_service_config(path: Path) -> ServiceConfig:
@@ -111,4 +152,6 @@ def load_service_config(path: Path) -> ServiceConfig:
         return p if p is None or p.is_absolute() else base / p
 
     return config.model_copy(update={"data_dir": rebase(config.data_dir), "models_dir": rebase(config.models_dir),
-                                     "trial_config": rebase(config.trial_config)})
+                                     "trial_config": rebase(config.trial_config),
+                                     "review": config.review.model_copy(
+                                         update={"final_dir": rebase(config.review.final_dir)})})

@@ -132,3 +132,24 @@ def test_an_instance_arriving_after_its_study_was_analysed_runs_the_study_again(
     assert events.count("job.done") == 2 and events.count("job.requeued") == 1, events
     assert late_uid in report.read_text(), "the second run analysed the late instance too"
     assert [(r.subject, r.visit) for r in reports] == [(reports[0].subject, "BASELINE")]
+
+
+def test_a_study_sent_by_stow_rs_is_analysed_like_one_sent_by_c_store(
+        studies: dict[str, list[Path]], pacs: Orthanc, tmp_path: Path) -> None:
+    import httpx
+
+    from tests.service.test_stow import multipart
+
+    config = _config(tmp_path, f"sqlite:///{tmp_path / 'dvt-us.db'}", pacs).model_copy(
+        update={"http": HttpConfig(port=0, token="stow-token")})
+    content_type, body = multipart([(p.read_bytes(), None) for p in studies["BASELINE"]])
+    with Service(config) as service:
+        assert service.db is not None
+        answer = httpx.post(f"http://127.0.0.1:{service.http_port}/studies", content=body, timeout=120,
+                            headers={"Content-Type": content_type, "Accept": "application/dicom+json",
+                                     "Authorization": "Bearer stow-token"})
+        assert answer.status_code == 200, answer.text
+        _wait_for_jobs(service, 1)
+        [job] = service.db.jobs()
+    assert job.study_instance_uid == _study_uid(studies["BASELINE"]) and job.state is JobState.DONE
+    assert job.result_dir is not None and next(job.result_dir.glob("*/BASELINE/report.json"))
