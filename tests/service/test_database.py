@@ -32,7 +32,8 @@ from dvt_us.service.instances import StoredInstance
 
 T0 = datetime(2026, 12, 1, 9, 0, 0, 123456, tzinfo=UTC)
 MODELS = "vein-seg@0.1.0+compressibility@0.1.0"
-TABLES = {"instances", "studies", "jobs", "reports", "events"}
+TABLES = {"instances", "studies", "jobs", "reports", "events", "review_users", "review_sessions", "review_studies",
+          "review_reads", "review_signatures", "review_audit"}
 SPAWN = multiprocessing.get_context("spawn")
 
 

@@ -124,6 +124,8 @@ def current_revision(engine: Engine) -> str | None:
 
 def schema_diffs(engine: Engine) -> list[Any]:
     """Alembic's differences between the database schema and the models; empty when they agree."""
+    from dvt_us.service.review import models as _review_models  # noqa: F401, PLC0415 (registers the review tables)
+
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return list(compare_metadata(context, Base.metadata))

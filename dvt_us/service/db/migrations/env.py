@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from dvt_us.service.db.engine import make_engine
 from dvt_us.service.db.models import Base
+from dvt_us.service.review import models as _review_models  # noqa: F401 (registers the review tables)
 
 TARGET_METADATA = Base.metadata
 

@@ -1,0 +1,235 @@
+"""Reads: a reader takes read 1 or read 2 of a study, edits it, and may amend it after signing (a new version).
+
+Readers are blinded: a reader gets only their own read; an adjudicator (``read.view_all``) sees every read.
+Every view and change is appended to the audit trail in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dvt_us.report.visit_folder import VisitFolder
+from dvt_us.service.review import audit
+from dvt_us.service.review.enum import Action, ReadSlot, ReviewState
+from dvt_us.service.review.errors import InvalidReadError, NotFoundError, ReviewConflictError
+from dvt_us.service.review.models import ReadRow
+from dvt_us.service.review.permissions import allowed, authorise
+from dvt_us.service.review.read_content import ReadContent, prefill
+from dvt_us.service.review.records import Read, User
+from dvt_us.service.review.store import ReviewStore, aware
+from dvt_us.service.review.studies import latest_versions, study_row
+
+_READER_SLOTS = (ReadSlot.READ_1, ReadSlot.READ_2)
+_OPEN_FOR_READING = (ReviewState.AWAITING_READ_1, ReviewState.AWAITING_READ_2)
+
+
+@dataclass(frozen=True)
+class FindingEdit:
+    """Set the reader's value of one field of one segment; ``reason`` is required when it differs from the model."""
+
+    segment_key: str
+    """``R:CFV`` and the like (:func:`~dvt_us.service.review.read_content.segment_key`)."""
+    field: str
+    value: Any
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ClipEdit:
+    """Assign a clip the model left unassigned to a segment and side (``R``/``L``), with a reason."""
+
+    sop_instance_uid: str
+    side: str
+    segment: str
+    reason: str | None = None
+
+
+def read_row(session: Session, read_id: int) -> ReadRow:
+    """The read version's row; NotFoundError otherwise."""
+    row = session.get(ReadRow, read_id)
+    if row is None:
+        raise NotFoundError(f"no read {read_id}")
+    return row
+
+
+def store_content(row: ReadRow, content: ReadContent, at: datetime) -> None:
+    """Put new content (and its sha256) into an unsigned read version."""
+    row.content, row.content_sha256, row.updated_at = content.to_json(), content.sha256(), at
+
+
+def new_read(session: Session, study_id: int, slot: ReadSlot, reader: User, content: ReadContent, *,
+             at: datetime) -> ReadRow:
+    """Insert version 1 of a read (IntegrityError when a concurrent call took the slot)."""
+    row = ReadRow(study_id=study_id, slot=slot, reader_id=reader.id, version=1, change_reason=None, created_at=at,
+                  signed_at=None)
+    store_content(row, content, at)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def start_read(store: ReviewStore, user: User, study_id: int, now: datetime) -> Read:
+    """The reader's read of the study: their existing one (newest version), or a new read 1 or read 2.
+
+    A new read is prefilled with the model's findings. ReviewConflictError when the study is not open for
+    reading (final, discordant, in adjudication) and the user has no read of it, or both reads are taken.
+    """
+    authorise(user, Action.READ_CREATE)
+    at = aware(now)
+    for _attempt in range(2):  # PostgreSQL: two readers may race for the same slot; the loser takes the next
+        try:
+            with store.write() as session:
+                return _start_read(store, session, user, study_id, at)
+        except IntegrityError:
+            continue
+    raise ReviewConflictError(f"study {study_id}: both reads were taken while starting")
+
+
+def _start_read(store: ReviewStore, session: Session, user: User, study_id: int, at: datetime) -> Read:
+    study = study_row(session, study_id)
+    latest = latest_versions(session, study_id)
+    for slot in _READER_SLOTS:
+        if slot in latest and latest[slot].reader_id == user.id:
+            audit.append(session, user.username, "read.view", f"read:{latest[slot].id}",
+                         {"study": study_id, "slot": slot.value, "version": latest[slot].version}, now=at)
+            return Read.from_row(latest[slot])
+    if study.state not in _OPEN_FOR_READING:
+        raise ReviewConflictError(f"study {study_id} is {study.state.value}: not open for a new read")
+    free = [slot for slot in _READER_SLOTS if slot not in latest]
+    if not store.rules.double_read:
+        free = [slot for slot in free if slot is ReadSlot.READ_1]
+    if not free:
+        raise ReviewConflictError(f"study {study_id}: every read is taken by another reader")
+    content = prefill(VisitFolder.open(Path(study.folder)).document)
+    row = new_read(session, study_id, free[0], user, content, at=at)
+    audit.append(session, user.username, "read.create", f"read:{row.id}",
+                 {"study": study_id, "slot": free[0].value, "content_sha256": row.content_sha256}, now=at)
+    return Read.from_row(row)
+
+
+def _editable(session: Session, user: User, read_id: int) -> ReadRow:
+    row = read_row(session, read_id)
+    authorise(user, Action.READ_EDIT, owner_id=row.reader_id)
+    if row.signed_at is not None:
+        raise ReviewConflictError(f"read {read_id} (version {row.version}) is signed and locked; amend it to make "
+                                  "a new version")
+    if latest_versions(session, row.study_id)[ReadSlot(row.slot)].id != row.id:
+        raise ReviewConflictError(f"read {read_id} is not the newest version of its read")
+    return row
+
+
+def edit_read(store: ReviewStore, user: User, read_id: int, edits: Sequence[FindingEdit | ClipEdit],
+              now: datetime) -> Read:
+    """Apply the edits to the reader's unsigned read version, all or none (one form submission).
+
+    Raises InvalidReadError for an invalid value or an override without a reason, ReviewConflictError for a
+    signed version, PermissionDeniedError for another reader's read.
+    """
+    at = aware(now)
+    if not edits:
+        raise InvalidReadError("no edit given")
+    if any(isinstance(e, ClipEdit) for e in edits):
+        authorise(user, Action.ASSIGN_CLIP)
+    with store.write() as session:
+        row = _editable(session, user, read_id)
+        content = ReadContent.from_json(row.content)
+        logged = []
+        for edit in edits:
+            if isinstance(edit, FindingEdit):
+                before = content.segment(edit.segment_key).fields.get(edit.field)
+                content = content.with_value(edit.segment_key, edit.field, edit.value, edit.reason)
+                after = content.segment(edit.segment_key).fields[edit.field]
+                logged.append({"segment": edit.segment_key, "field": edit.field, "model": after.model,
+                               "from": None if before is None else before.reader, "to": after.reader,
+                               "reason": after.reason})
+            else:
+                before_clip = content.clip(edit.sop_instance_uid)
+                content = content.with_assignment(edit.sop_instance_uid, edit.side, edit.segment, edit.reason)
+                clip = content.clip(edit.sop_instance_uid)
+                logged.append({"clip": edit.sop_instance_uid,
+                               "from": f"{before_clip.side.value}:{before_clip.segment.value}",
+                               "to": f"{clip.side.value}:{clip.segment.value}", "reason": clip.reason})
+        store_content(row, content, at)
+        audit.append(session, user.username, "read.edit", f"read:{row.id}",
+                     {"study": row.study_id, "slot": row.slot, "version": row.version, "edits": logged,
+                      "content_sha256": row.content_sha256}, now=at)
+        return Read.from_row(row)
+
+
+def amend_read(store: ReviewStore, user: User, read_id: int, reason: str, now: datetime) -> Read:
+    """Version N+1 of the reader's signed version N, to change it; the signed version stays as it was.
+
+    ``reason`` (required) is kept with the new version and in the audit trail; sign the new version again.
+    """
+    at = aware(now)
+    why = reason.strip()
+    if not why:
+        raise InvalidReadError("a change to a signed read needs a reason")
+    with store.write() as session:
+        row = read_row(session, read_id)
+        authorise(user, Action.READ_EDIT, owner_id=row.reader_id)
+        newest = latest_versions(session, row.study_id)[ReadSlot(row.slot)]
+        if newest.id != row.id:
+            raise ReviewConflictError(f"read {read_id} is version {row.version}; version {newest.version} "
+                                      f"(read {newest.id}) is newer")
+        if row.signed_at is None:
+            raise ReviewConflictError(f"read {read_id} is not signed: edit it directly")
+        new = ReadRow(study_id=row.study_id, slot=row.slot, reader_id=row.reader_id, version=row.version + 1,
+                      content=dict(row.content), content_sha256=row.content_sha256, change_reason=why,
+                      created_at=at, updated_at=at, signed_at=None)
+        session.add(new)
+        session.flush()
+        audit.append(session, user.username, "read.amend", f"read:{new.id}",
+                     {"study": row.study_id, "slot": row.slot, "version": new.version, "from_read": row.id,
+                      "reason": why}, now=at)
+        return Read.from_row(new)
+
+
+def _viewable(user: User, row: ReadRow) -> None:
+    if not allowed(user, Action.READ_VIEW_ALL):
+        authorise(user, Action.READ_VIEW_OWN, owner_id=row.reader_id)
+
+
+def get_read(store: ReviewStore, user: User, read_id: int, now: datetime) -> Read:
+    """One read version: the reader's own, or any for an adjudicator (audited as a view)."""
+    with store.write() as session:
+        row = read_row(session, read_id)
+        _viewable(user, row)
+        audit.append(session, user.username, "read.view", f"read:{row.id}",
+                     {"study": row.study_id, "slot": row.slot, "version": row.version}, now=now)
+        return Read.from_row(row)
+
+
+def read_versions(store: ReviewStore, user: User, study_id: int, slot: ReadSlot, now: datetime) -> list[Read]:
+    """Every version of one read of a study, oldest first (own read, or any for an adjudicator)."""
+    with store.write() as session:
+        rows = list(session.scalars(select(ReadRow).where(ReadRow.study_id == study_id, ReadRow.slot == slot)
+                                    .order_by(ReadRow.version)))
+        if not rows:
+            raise NotFoundError(f"study {study_id} has no {slot.value}")
+        _viewable(user, rows[0])
+        audit.append(session, user.username, "read.history", f"study:{study_id}",
+                     {"slot": slot.value, "versions": len(rows)}, now=now)
+        return [Read.from_row(r) for r in rows]
+
+
+def own_read(store: ReviewStore, user: User, study_id: int, now: datetime) -> Read | None:
+    """The newest version of the user's read of the study (read 1, 2 or the adjudication), or None."""
+    with store.write() as session:
+        study_row(session, study_id)
+        mine = [r for r in latest_versions(session, study_id).values() if r.reader_id == user.id]
+        if not mine:
+            return None
+        row = mine[0]
+        _viewable(user, row)
+        audit.append(session, user.username, "read.view", f"read:{row.id}",
+                     {"study": study_id, "slot": row.slot, "version": row.version}, now=now)
+        return Read.from_row(row)
