@@ -1,0 +1,64 @@
+"""Workspace fixtures: a data folder of an analysed phantom trial, the app over it, a live server, chromium.
+
+The phantom trial and its analysis are the session fixtures of ``tests/report`` (one subject, BASELINE and
+D10, both legs, 10-frame cines of 200 × 260), reused by import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser
+
+from tests.report.conftest import phantom_trial, run_dir  # noqa: F401  (session fixtures, reused)
+from tests.service.workspace.harness import (
+    WatchedPage,
+    WorkspaceFiles,
+    chromium,
+    copy_run,
+    mounted_app,
+    serve,
+    watched_page,
+)
+
+
+@pytest.fixture(scope="session")
+def workspace_files(run_dir, tmp_path_factory: pytest.TempPathFactory) -> WorkspaceFiles:  # noqa: F811
+    """A data folder with the analysed visits (report 1: BASELINE, 2: D10) and their instances."""
+    return copy_run(run_dir, tmp_path_factory.mktemp("workspace-data"))
+
+
+@pytest.fixture
+def client(workspace_files: WorkspaceFiles) -> Iterator[TestClient]:
+    """A client of the workspace mounted at /workspace (a fresh app, so fresh caches)."""
+    with TestClient(mounted_app(workspace_files)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def live_workspace(workspace_files: WorkspaceFiles) -> Iterator[str]:
+    """The workspace on a real uvicorn server on a free loopback port: its base URL (``…/workspace``)."""
+    with serve(mounted_app(workspace_files)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, headless, through Playwright's sync API."""
+    try:
+        with chromium() as launched:
+            yield launched
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def watched(browser: Browser) -> Iterator[WatchedPage]:
+    """A fresh page that records console errors and aborts requests leaving loopback."""
+    page = watched_page(browser)
+    try:
+        yield page
+    finally:
+        page.page.context.close()
