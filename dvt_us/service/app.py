@@ -20,12 +20,14 @@ from typing import Self
 from dvt_us.service.config import ServiceConfig
 from dvt_us.service.db import Database
 from dvt_us.service.dicom_node import DicomNode, NodeState
+from dvt_us.service.finalise import Finaliser
 from dvt_us.service.http_api import ComponentStatus, Intake, create_app
 from dvt_us.service.http_server import HttpServer, resolve_token
 from dvt_us.service.instance_store import InstanceStore
 from dvt_us.service.instances import StoredInstance
 from dvt_us.service.jobs import JobRunner, load_models, models_key, utc_now
 from dvt_us.service.recovery import host_worker_prefix, reconcile_instances, recover_jobs, worker_name
+from dvt_us.service.review.store import ReviewStore
 from dvt_us.service.worker_process import watch_parent
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ class Service:
         self.node: DicomNode | None = None
         self.runner: JobRunner | None = None
         self.http: HttpServer | None = None
+        self.review: ReviewStore | None = None
+        self.finaliser: Finaliser | None = None
 
     @property
     def http_port(self) -> int:
@@ -109,7 +113,11 @@ class Service:
         executor, capacity = make_executor(config, self._stack)
         key = models_key(load_models(config.models_dir))
         worker = worker_name()
-        self.runner = JobRunner(config, db, executor, worker=worker, key=key, capacity=capacity)
+        self.review = ReviewStore(db, config.review)
+        self.finaliser = Finaliser(config, self.review, utc_now)
+        self._stack.callback(self.finaliser.close)
+        self.finaliser.resume()  # final studies whose final outputs a stop interrupted
+        self.runner = JobRunner(config, db, executor, worker=worker, key=key, capacity=capacity, review=self.review)
         self._loop = threading.Thread(target=self.runner.run, args=(self._stop,), name="dvt-us-jobs", daemon=True)
         self._loop.start()
         on_stored = recorder(db)  # one hand-on for C-STORE and STOW-RS: both record the same way

@@ -27,6 +27,8 @@ from dvt_us.report.visit_outputs import PDF_DICOM_FILE, SEG_DIR, SR_FILE
 from dvt_us.service.config import ServiceConfig
 from dvt_us.service.db import Database, JobNotRunningError
 from dvt_us.service.result_sender import send_results
+from dvt_us.service.review.store import ReviewStore
+from dvt_us.service.review.studies import register_report
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,8 @@ class JobRunner:
     """One scheduling loop over the job queue; ``executor`` runs :func:`run_study` (processes or Dask)."""
 
     def __init__(self, config: ServiceConfig, db: Database, executor: Executor, *, worker: str,
-                 key: str, capacity: int, clock: Clock = utc_now) -> None:
-        self.config, self.db, self.executor = config, db, executor
+                 key: str, capacity: int, clock: Clock = utc_now, review: ReviewStore | None = None) -> None:
+        self.config, self.db, self.executor, self.review = config, db, executor, review
         self.worker, self.key, self.capacity, self.clock = worker, key, capacity, clock
         self.results_root = config.data_dir / "results" / key
         self._running: dict[int, Future[StudyResult]] = {}
@@ -133,6 +135,17 @@ class JobRunner:
             log.warning("job %d: %s", job_id, exc)
             return
         self._send(job_id, result)
+        self._to_readers(job_id)
+
+    def _to_readers(self, job_id: int) -> None:
+        """Put the job's visit reports on the readers' worklist (idempotent: a report is registered once)."""
+        if self.review is None:
+            return
+        for record in self.db.reports(job_id):
+            try:
+                register_report(self.review, record, self.clock())
+            except Exception:  # the analysis is done and recorded; a report the worklist refuses is logged
+                log.exception("job %d: report %d not put on the reader worklist", job_id, record.id)
 
     def _send(self, job_id: int, result: StudyResult) -> None:
         for destination in self.config.destinations:

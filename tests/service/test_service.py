@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from sqlalchemy import select
 
 from dvt_us.phantom.trial import plan_trial
 from dvt_us.phantom.trial_writer import RenderOptions, write_trial
 from dvt_us.service.app import Service
 from dvt_us.service.config import DicomNodeConfig, HttpConfig, JobsConfig, RemoteAE, ServiceConfig
 from dvt_us.service.db import JobState
+from dvt_us.service.review.models import ReviewStudyRow
 from tests.orthanc import Orthanc, running_orthanc
 
 
@@ -151,5 +153,14 @@ def test_a_study_sent_by_stow_rs_is_analysed_like_one_sent_by_c_store(
         assert answer.status_code == 200, answer.text
         _wait_for_jobs(service, 1)
         [job] = service.db.jobs()
+        [report] = service.db.reports(job.id)
+        assert service.review is not None
+        deadline = time.monotonic() + 120  # registered after the results are sent; a bound, not a speed target
+        on_worklist: list[tuple[int | None, str]] = []
+        while not on_worklist and time.monotonic() < deadline:
+            with service.review.read() as session:
+                on_worklist = [(row.report_id, row.state.value) for row in session.scalars(select(ReviewStudyRow))]
+            time.sleep(0.2)
     assert job.study_instance_uid == _study_uid(studies["BASELINE"]) and job.state is JobState.DONE
     assert job.result_dir is not None and next(job.result_dir.glob("*/BASELINE/report.json"))
+    assert on_worklist == [(report.id, "awaiting_read_1")], "the report waits for its first read"
