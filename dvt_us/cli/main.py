@@ -17,11 +17,13 @@ from dvt_us.cli import (
     score_command,
     serve_command,
     training_commands,
+    users_command,
 )
 
 _COMMANDS = {"analyze": analyze_command, "report": report_command, "inspect": inspect_command,
              "phantom": phantom_command, "score": score_command, "serve": serve_command,
-             "reprocess": reprocess_command, "health": health_command}
+             "reprocess": reprocess_command, "health": health_command,
+             "users": users_command}
 
 
 def build_parser() -> argparse.ArgumentParser:
