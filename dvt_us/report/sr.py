@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import highdicom as hd
 import pydicom
@@ -23,6 +24,7 @@ from highdicom.coding_schemes import CodingSchemeIdentificationItem
 from highdicom.sr.utils import find_content_items
 from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
+from pydicom.valuerep import DT
 
 from dvt_us import codes
 from dvt_us.anatomy import LATERALITY_CODES, SEGMENTS, Laterality, Segment
@@ -44,6 +46,8 @@ from dvt_us.report.visit_folder import VisitFolder
 E = TypeVar("E")
 
 SERIES_DESCRIPTION = "dvt-us venous duplex measurements"
+VERIFYING_ORGANIZATION = "dvt-us core-lab review"
+"""Verifying Organization of a final SR (the reader workspace does not know the core lab's legal name)."""
 DEVICE_NAMESPACE = uuid.UUID("1b7d5c2a-8e44-5f0b-b6a3-4c9e2d7f1a60")
 """Namespace of the device observer UID: ``2.25.<uuid5(software name + version)>``, stable per version."""
 
@@ -103,8 +107,9 @@ def build_sr(visit: VisitFolder, *, series_number: int = 900, instance_number: i
     Patient, study and clinical-trial attributes come from the visit's first analysed source, so the SR
     files into that study; every analysed source is evidence (Current Requested Procedure Evidence
     Sequence for that study, Pertinent Other Evidence for any other). SOP Instance UID and Series
-    Instance UID are new at each call; Content Date/Time are now. Completion COMPLETE, verification
-    UNVERIFIED (model output until a reader signs), preliminary.
+    Instance UID are new at each call; Content Date/Time are now. Completion COMPLETE; UNVERIFIED and
+    PRELIMINARY for model output, VERIFIED (by the signer of the final read, at the signature's time) and
+    FINAL for a report written from a signed read (``provenance.review``).
 
     Raises ``ValueError`` when the visit has no analysed source or no segment finding.
     """
@@ -130,11 +135,35 @@ def build_sr(visit: VisitFolder, *, series_number: int = 900, instance_number: i
     sr = hd.sr.ComprehensiveSR(
         evidence=headers, content=report[0], series_instance_uid=hd.UID(), series_number=series_number,
         sop_instance_uid=hd.UID(), instance_number=instance_number, **equipment(provenance),
-        is_complete=True, is_final=False, is_verified=False, series_description=SERIES_DESCRIPTION,
-        coding_schemes=[private_coding_scheme()],
+        is_complete=True, series_description=SERIES_DESCRIPTION, coding_schemes=[private_coding_scheme()],
+        **_verification(doc),
     )
+    signed_at = _final_signature(doc)
+    if signed_at is not None:  # highdicom stamps the time of writing; the signature's time is what counts
+        sr.VerifyingObserverSequence[0].VerificationDateTime = DT(datetime.fromisoformat(signed_at["signed_at"]))
     set_trial_visit(sr, doc)
     return sr
+
+
+def _final_signature(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The signature of the read a final report was written from (``provenance.review``), or None."""
+    review = doc["provenance"].get("review")
+    if review is None:
+        return None
+    final = review["final_read"]
+    signature: dict[str, Any] = next(s for s in review["signatures"]
+                                     if s["slot"] == final["slot"] and s["version"] == final["version"])
+    return signature
+
+
+def _verification(doc: dict[str, Any]) -> dict[str, Any]:
+    """UNVERIFIED and PRELIMINARY for model output; VERIFIED and FINAL by the final read's signer once signed."""
+    signature = _final_signature(doc)
+    if signature is None:
+        return {"is_final": False, "is_verified": False}
+    name = str(signature["printed_name"]).replace("^", " ")[:64]
+    return {"is_final": True, "is_verified": True, "verifying_observer_name": f"{name}^",
+            "verifying_organization": VERIFYING_ORGANIZATION}
 
 
 def write_sr(visit: VisitFolder, path: Path) -> Path:

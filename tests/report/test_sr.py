@@ -357,3 +357,30 @@ def test_reader_changed_is_written(visits: list[VisitFolder], tmp_path: Path) ->
     assert found[0].reader_changed is True
     assert (found[0].compressibility, found[0].patency) == (Compressibility.NONCOMPRESSIBLE, Patency.OCCLUDED)
     assert all(f.reader_changed is False for f in found[1:])
+
+
+def test_model_output_is_unverified_and_a_signed_final_report_verified(visits: list[VisitFolder], tmp_path: Path,
+                                                                       dciodvfy: str) -> None:
+    """Until a reader signs, the SR is UNVERIFIED/PRELIMINARY; written from a signed read, VERIFIED/FINAL."""
+    model = build_sr(visits[0])
+    assert (model.VerificationFlag, model.PreliminaryFlag) == ("UNVERIFIED", "PRELIMINARY")
+    assert "VerifyingObserverSequence" not in model
+
+    def signed(doc: dict[str, Any]) -> None:
+        signature = {"printed_name": "Dr Ada Adjudicator", "username": "ada", "meaning": "adjudicator",
+                     "signed_at": "2026-12-01T09:30:15.250000+00:00", "content_sha256": "0" * 64}
+        doc["provenance"]["review"] = {
+            "how": "adjudicated", "rules": {},
+            "final_read": {"slot": "adjudication", "version": 2, "read_id": 3, "content_sha256": "0" * 64},
+            "signatures": [{"slot": "read_1", "version": 1, **signature, "printed_name": "Dr Ann Reader"},
+                           {"slot": "adjudication", "version": 1, **signature, "printed_name": "Old Signer"},
+                           {"slot": "adjudication", "version": 2, **signature}]}
+
+    path = write_sr(_edited_visit(visits[0], tmp_path, signed), tmp_path / "sr.dcm")
+    errors, warnings = dciodvfy_errors(dciodvfy, path)
+    assert errors == [] and set(warnings) <= ACCEPTED_WARNINGS
+    final = pydicom.dcmread(path)
+    assert (final.VerificationFlag, final.PreliminaryFlag) == ("VERIFIED", "FINAL")
+    [observer] = final.VerifyingObserverSequence
+    assert str(observer.VerifyingObserverName) == "Dr Ada Adjudicator^"
+    assert observer.VerificationDateTime.startswith("20261201093015.25")

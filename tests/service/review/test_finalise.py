@@ -46,6 +46,8 @@ def test_a_final_study_is_written_then_sent_and_both_are_audited(store: ReviewSt
     sent = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in final_dicom_files(final)}
     assert final.outputs.sr is not None and sent
     final_sr = pydicom.dcmread(final.outputs.sr, stop_before_pixels=True)
+    assert (final_sr.VerificationFlag, final_sr.PreliminaryFlag) == ("VERIFIED", "FINAL")
+    assert str(final_sr.VerifyingObserverSequence[0].VerifyingObserverName) == f"{team.ann.printed_name}^"
     in_pacs = {i["00080018"]["Value"][0] for i in pacs.qido(f"studies/{final_sr.StudyInstanceUID}/instances")}
     assert sent <= in_pacs, "every final DICOM output reached the PACS"
     actions = [e.action for e in audit_entries(store, team.root, at(101), limit=1000)]
