@@ -1,7 +1,11 @@
 """Inference speed and memory: segmentation frames/s (ONNX Runtime vs torch eager), GFLOP/s against a
 same-run matrix-multiply peak, study turnaround, and peak RSS of a long study.
 
-Usage: python benchmarks/inference_benchmark.py [--models models] [--skip-study] [--skip-long]
+Usage: python benchmarks/inference_benchmark.py [--models models] [--skip-study] [--skip-long] [--stages]
+
+The study rows give wall time and the CPU time of all its processes: on a shared machine the wall time
+follows the other load, the CPU time much less. ``--stages`` adds where one process's CPU time goes when
+it analyses the study's clips on one thread (cProfile on process time).
 
 Needs the shipped models (models/vein-seg, models/compressibility); the torch comparison needs the
 `train` extra: it rebuilds the network from the manifest's training config with the ONNX file's weights.
@@ -110,7 +114,7 @@ def torch_fps(models_dir: Path, batch: int, threads: int, repeats: int = 5) -> f
 
 _STUDY = textwrap.dedent(
     """
-    import json, sys, time
+    import json, resource, sys, time
     from pathlib import Path
     from dvt_us.pipeline.analyze import AnalyzeOptions, analyze
     from dvt_us.pipeline.clip_analysis import ModelSet
@@ -123,11 +127,14 @@ _STUDY = textwrap.dedent(
     start = time.perf_counter()
     analyze([src], AnalyzeOptions(out, model_set, DEFAULT_TRIAL, jobs, render=False))
     seconds = time.perf_counter() - start
+    cpu_s = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                for f in ("ru_utime", "ru_stime"))
     hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
     start = time.perf_counter()
     render_run(out, jobs)  # HTML/PDF, SR, SEG, encapsulated PDF
     render_s = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "rss_mb": int(hwm.split()[1]) / 1024, "render_s": render_s}))
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu_s, "rss_mb": int(hwm.split()[1]) / 1024,
+                      "render_s": render_s}))
     """
 )
 
@@ -153,11 +160,54 @@ def _run_study(src: Path, models: Path, jobs: int) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+_STAGES = (  # (row, (module suffix, function)...): cumulative process time of those functions
+    ("decode and crop frames", (("dvt_us/preprocess/frames.py", "iter_frames"),)),
+    ("model input (normalise, letterbox)", (("dvt_us/preprocess/model_input.py", "normalise"),
+                                            ("dvt_us/preprocess/model_input.py", "to_model"))),
+    ("ONNX Runtime", (("dvt_us/inference/sessions.py", "run_logits"),)),
+    ("scores to labels", (("dvt_us/inference/segmenter.py", "_decode"),)),
+    ("mask file", (("dvt_us/report/masks.py", "write"), ("dvt_us/report/masks.py", "close"))),
+    ("label spool", (("dvt_us/pipeline/label_spool.py", "append"),)),
+    ("measurements", (("dvt_us/preprocess/vein_tracking.py", "summarise_frame"),
+                      ("dvt_us/preprocess/clip_features.py", "measure_frames"))),
+    ("key frames, source header", (("dvt_us/report/clip_evidence.py", "write_key_frames"),
+                                   ("dvt_us/report/clip_evidence.py", "write_source_header"))),
+)
+
+
+def stage_rows(src: Path, models_dir: Path, out: Path) -> list[tuple[str, str]]:
+    """CPU time per stage of analysing every clip under ``src`` in this process, on one thread."""
+    import cProfile
+    import pstats
+
+    from dvt_us.ingest import ingest
+    from dvt_us.pipeline.clip_analysis import ModelSet, analyse_clip
+
+    registry = ModelRegistry(models_dir)
+    models = ModelSet(registry.get("vein-seg"), registry.get("compressibility"),
+                      SessionOptions(threads=1, use_cuda=False))
+    clips = [c for s in ingest([src]).subjects for v in s.visits for c in v.clips]
+    frames = sum(c.frames for c in clips)
+    profile = cProfile.Profile(time.process_time)
+    start = time.process_time()
+    profile.runcall(lambda: [analyse_clip(c, models, out) for c in clips])
+    total = time.process_time() - start
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    rows = []
+    for name, functions in _STAGES:
+        seconds = sum(v[3] for (file, _, func), v in stats.items()
+                      if any(file.endswith(m) and func == f for m, f in functions))
+        rows.append((f"  {name} (CPU s, ms/frame)", f"{seconds:.2f}  {1000 * seconds / frames:.2f}"))
+    rows.append((f"  all of it, {len(clips)} clips, {frames} frames (CPU s)", f"{total:.2f}"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--skip-study", action="store_true")
     parser.add_argument("--skip-long", action="store_true")
+    parser.add_argument("--stages", action="store_true", help="CPU time per stage of the study, one thread")
     args = parser.parse_args()
     threads = os.cpu_count() or 1
     manifest = ModelRegistry(args.models).get("vein-seg")
@@ -178,13 +228,18 @@ def main() -> None:
             study = _study(40, 7, Path(tmp) / "study")
             r = _run_study(study, args.models, jobs=threads)
             rows.append(("study 14 clips x 40 frames 600x800 -> report.json (s)", f"{r['seconds']:.1f}"))
+            rows.append(("  CPU time, all processes (s)", f"{r['cpu_s']:.1f}"))
             rows.append(("  peak RSS (MB)", f"{r['rss_mb']:.0f}"))
             rows.append(("  then HTML/PDF, SR, SEG, encapsulated PDF (s)", f"{r['render_s']:.1f}"))
+            if args.stages:
+                rows.append(("where one thread's time goes in that study:", ""))
+                rows += stage_rows(study, args.models, Path(tmp) / "stages")
         if not args.skip_long:  # the phantom caps a cine at 400 frames: RSS as frames per clip grow
             for frames in (100, 400):
                 long = _study(frames, 1, Path(tmp) / f"long{frames}")
                 r = _run_study(long, args.models, jobs=1)
                 rows.append((f"study 2 clips x {frames} frames 600x800, 1 job (s)", f"{r['seconds']:.1f}"))
+                rows.append(("  CPU time, all processes (s)", f"{r['cpu_s']:.1f}"))
                 rows.append(("  peak RSS (MB)", f"{r['rss_mb']:.0f}"))
     width = max(len(r[0]) for r in rows)
     print(f"{'measurement':<{width}}  value")

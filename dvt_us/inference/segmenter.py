@@ -8,7 +8,7 @@ Labels come back in the view's own pixel grid.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,11 +44,26 @@ def input_spec(manifest: ModelManifest) -> InputSpec:
     return spec
 
 
+def winning_class(planes: Sequence[NDArray[np.float32]]) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+    """Per pixel, the class with the highest score (the first of equals) and that score.
+
+    ``planes[c]`` holds the scores ``[rows, cols]`` of class ``c``. The same as ``argmax`` and ``max`` over
+    the stacked ``[classes, rows, cols]``, several times faster on a 600x800 view: the planes are compared
+    one after the other, each contiguous, instead of striding across the class axis.
+    """
+    best = np.array(planes[0], np.float32)
+    labels = np.zeros(best.shape, np.uint8)
+    for c, plane in enumerate(planes[1:], start=1):
+        # Labels so far are all below c: where this class wins, max(label, c) is c; elsewhere max(label, 0).
+        np.maximum(labels, (plane > best).view(np.uint8) * np.uint8(c), out=labels)
+        np.maximum(best, plane, out=best)
+    return labels, best
+
+
 def _decode(scores: NDArray[np.float32], box: Letterbox, index: int) -> FrameSegmentation:
-    probs = box.to_source(scores)
-    labels = probs.argmax(axis=0).astype(np.uint8)
+    labels, best = winning_class(box.to_source_planes(scores))
     vein = (labels == 1) | (labels == 2)
-    confidence = float(probs.max(axis=0)[vein].mean()) if vein.any() else 0.0
+    confidence = float(best[vein].mean()) if vein.any() else 0.0
     return FrameSegmentation(index, labels, confidence)
 
 

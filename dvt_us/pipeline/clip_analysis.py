@@ -6,19 +6,24 @@ This is the unit of work that runs in a worker process (``--jobs``) or on a Dask
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from dvt_us.findings.clip_findings import CompressionFindings, FlowFindings, compression_findings, flow_findings
-from dvt_us.inference import ModelManifest, SessionOptions, segment_frames, session_for
+from dvt_us.inference import FrameSegmentation, ModelManifest, SessionOptions, segment_frames, session_for
 from dvt_us.inference.sessions import run_logits, softmax
 from dvt_us.ingest import Clip, ClipKind, IngestError
+from dvt_us.pipeline.label_spool import LabelSpool
 from dvt_us.preprocess import iter_frames
-from dvt_us.preprocess.clip_features import classifier_input, measure_clip, track_target
+from dvt_us.preprocess.clip_features import classifier_input, measure_clip, measure_frames
+from dvt_us.preprocess.vein_tracking import FrameSummary, iter_targets, summarise_frame
 from dvt_us.report.clip_evidence import write_key_frames, write_source_header
 from dvt_us.report.masks import MaskWriter
 
@@ -48,37 +53,55 @@ class ClipResult:
     flow: FlowFindings | None = None
 
 
-def _segment_view(clip: Clip, v: int, models: ModelSet, colour: list[NDArray[np.bool_]] | None = None,
-                  ) -> tuple[list[NDArray[np.uint8]], list[float]]:
-    """Labels (view grid) and vein confidences of view ``v`` in every frame, decoding one frame at a time.
+def _segmented_frames(clip: Clip, models: ModelSet, colour: list[NDArray[np.bool_]] | None,
+                      ) -> Iterator[tuple[FrameSegmentation, ...]]:
+    """Each frame's segmentation, one per view, in frame order; every frame is decoded once.
 
-    ``colour``, when given, receives the colour-flow mask of the first frame (what the flow fill measures).
+    ``colour``, when given, receives the colour-flow mask of view 0 in the first frame (what the flow
+    fill measures). The views' segmenters run in step, so only a batch of frames is held at a time.
     """
     session = session_for(models.segmentation, models.session)
 
-    def bmodes() -> Iterator[NDArray[np.uint8]]:
+    def bmodes() -> Iterator[tuple[NDArray[np.uint8], ...]]:
         for frame in iter_frames(clip):
-            view_frame = frame.views[v]
             if colour is not None and frame.index == 0:
-                flow = view_frame.colour_flow
-                colour.append(flow != 0 if flow is not None else np.zeros(view_frame.bmode.shape, bool))
-            yield view_frame.bmode
+                first = frame.views[0]
+                flow = first.colour_flow
+                colour.append(flow != 0 if flow is not None else np.zeros(first.bmode.shape, bool))
+            yield tuple(view.bmode for view in frame.views)
 
-    labels, confidences = [], []
-    for seg in segment_frames(bmodes(), session, models.segmentation):
-        labels.append(seg.labels)
-        confidences.append(seg.vein_confidence)
-    return labels, confidences
+    streams = itertools.tee(bmodes(), len(clip.views))
+    per_view = [segment_frames(map(operator.itemgetter(v), stream), session, models.segmentation)
+                for v, stream in enumerate(streams)]
+    return zip(*per_view, strict=True)
 
 
-def _write_masks(clip: Clip, per_view: list[list[NDArray[np.uint8]]], path: Path) -> None:
-    rows, cols = clip.pixels.rows, clip.pixels.columns
-    with MaskWriter(path, clip.frames, (rows, cols)) as writer:
-        for f in range(clip.frames):
-            full = np.zeros((rows, cols), np.uint8)
-            for view, labels in zip(clip.views, per_view, strict=True):
-                full[view.box.row0 : view.box.row1, view.box.col0 : view.box.col1] = labels[f]
-            writer.write(full)
+@dataclass
+class _Segmentation:
+    """What the segmentation pass keeps of a clip: per-frame numbers, and the labels of its last frame."""
+
+    confidences: list[float] = field(default_factory=list)
+    """Vein confidence of view 0, per frame."""
+    summaries: list[FrameSummary] = field(default_factory=list)
+    """View 0, per frame."""
+    last: tuple[NDArray[np.uint8], ...] = ()
+    """Labels of every view in the last frame (a one-frame still pair is measured from these)."""
+
+
+def _segment(clip: Clip, models: ModelSet, masks: MaskWriter, spool: LabelSpool,
+             colour: list[NDArray[np.bool_]] | None) -> _Segmentation:
+    """Segment every frame, writing each full-size label frame to ``masks`` and view 0 to ``spool``."""
+    done = _Segmentation()
+    for segs in _segmented_frames(clip, models, colour):
+        full = np.zeros(masks.shape, np.uint8)
+        for view, seg in zip(clip.views, segs, strict=True):
+            full[view.box.row0 : view.box.row1, view.box.col0 : view.box.col1] = seg.labels
+        masks.write(full)
+        spool.append(segs[0].labels)
+        done.confidences.append(segs[0].vein_confidence)
+        done.summaries.append(summarise_frame(segs[0].labels))
+        done.last = tuple(seg.labels for seg in segs)
+    return done
 
 
 def analyse_clip(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
@@ -87,6 +110,9 @@ def analyse_clip(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
     Besides the masks, the clip's header (every clip) and key frames (analysed clips) are kept in the
     visit folder for the renderers (:mod:`dvt_us.report.clip_evidence`).
     """
+    # OpenCV's own thread pool would compete with ONNX Runtime's threads and the other worker processes
+    # for the cores on every small per-frame operation: it gets the session's share, like ONNX Runtime.
+    cv2.setNumThreads(models.session.threads)
     write_source_header(clip, visit_dir)
     if clip.kind not in _ANALYSED or not clip.views:
         reason = clip.not_analysable_reason or f"{clip.kind.value} clips are listed, not analysed"
@@ -99,30 +125,30 @@ def analyse_clip(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
 
 def _analyse(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
     mask_file = f"masks/{clip.sop_instance_uid}.npz"
-    colour: list[NDArray[np.bool_]] = []
-    per_view = []
-    confidences: list[float] = []
-    for v in range(len(clip.views)):
-        wants_colour = v == 0 and clip.kind is ClipKind.COLOUR_DOPPLER
-        labels, conf = _segment_view(clip, v, models, colour if wants_colour else None)
-        per_view.append(labels)
-        confidences += conf if v == 0 else []
-    _write_masks(clip, per_view, visit_dir / mask_file)
-    confidence = float(np.mean(confidences)) if confidences else None
+    colour: list[NDArray[np.bool_]] | None = [] if clip.kind is ClipKind.COLOUR_DOPPLER else None
     spacing = clip.views[0].spacing_mm or (1.0, 1.0)  # uncalibrated: pixels (report.json says calibrated: false)
-    if clip.kind is ClipKind.COLOUR_DOPPLER:
-        target = track_target(np.isin(np.stack(per_view[0]), (1, 2)))
-        vein = target[0] if target is not None else np.zeros(per_view[0][0].shape, bool)
-        write_key_frames(clip, ("flow",), ((0, 0),), visit_dir)
-        return ClipResult(clip, True, None, mask_file, confidence, flow=flow_findings(vein, colour[0], spacing))
     # A split screen is a still pair: uncompressed left, compressed right.
-    split_pair = clip.kind is ClipKind.STILL and len(per_view) == 2 and clip.frames == 1
-    stack = _pair(per_view[0][0], per_view[1][0]) if split_pair else np.stack(per_view[0])
-    measures = measure_clip(stack, spacing)
+    split_pair = clip.kind is ClipKind.STILL and len(clip.views) == 2 and clip.frames == 1
+    shape = (clip.pixels.rows, clip.pixels.columns)
+    with MaskWriter(visit_dir / mask_file, clip.frames, shape) as masks, LabelSpool(clip.views[0].box.shape) as spool:
+        seg = _segment(clip, models, masks, spool, colour)
+        if colour is not None:
+            vein_px = np.array([s.vein_px for s in seg.summaries], np.int64)
+            target = next((t for f, _, t in iter_targets(vein_px, spool.read) if f == 0), None)
+            vein = target if target is not None else np.zeros(spool.shape, bool)
+            flow = flow_findings(vein, colour[0], spacing)
+        elif split_pair:
+            measures = measure_clip(_pair(*seg.last), spacing)
+        else:
+            measures = measure_frames(seg.summaries, spool.read, spacing)
+    confidence = float(np.mean(seg.confidences)) if seg.confidences else None
+    if colour is not None:
+        write_key_frames(clip, ("flow",), ((0, 0),), visit_dir)
+        return ClipResult(clip, True, None, mask_file, confidence, flow=flow)
     classifier = models.compressibility
     curves = classifier_input(measures, int(classifier.preprocessing["steps"]))[None]
     probs = softmax(run_logits(session_for(classifier, models.session), classifier, curves), axis=1)[0]
-    still_pair = clip.kind is ClipKind.STILL and len(stack) == 2  # frame 0 uncompressed, 1 compressed
+    still_pair = clip.kind is ClipKind.STILL and len(measures.vein_area_mm2) == 2  # 0 uncompressed, 1 compressed
     compression = compression_findings(measures, probs, key=(0, 1) if still_pair else None)
     key = (compression.uncompressed_frame, compression.max_compression_frame)
     picks = ((0, key[0]), (0, key[1])) if split_pair else ((key[0], 0), (key[1], 0))  # (frame, view)

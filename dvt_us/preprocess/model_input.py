@@ -67,12 +67,13 @@ class Letterbox:
 
     def to_source(self, scores: NDArray[np.float32]) -> NDArray[np.float32]:
         """Map class scores ``[classes, size, size]`` back to ``[classes, rows, cols]`` (bilinear)."""
+        return np.stack(self.to_source_planes(scores))
+
+    def to_source_planes(self, scores: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        """Like :meth:`to_source`, one ``[rows, cols]`` plane per class (resized one by one, no stacked copy)."""
         r0, c0, rows, cols = self.inner
-        inner = np.ascontiguousarray(scores[:, r0 : r0 + rows, c0 : c0 + cols].transpose(1, 2, 0))
-        back = cv2.resize(inner, (self.cols, self.rows), interpolation=cv2.INTER_LINEAR)
-        if back.ndim == 2:
-            back = back[..., None]
-        return np.ascontiguousarray(back.transpose(2, 0, 1))
+        return [np.asarray(cv2.resize(plane[r0 : r0 + rows, c0 : c0 + cols], (self.cols, self.rows),
+                                      interpolation=cv2.INTER_LINEAR), np.float32) for plane in scores]
 
     def labels_to_model(self, labels: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """Resize a label map ``[rows, cols]`` into the input grid (nearest neighbour), for training."""

@@ -2,7 +2,9 @@
 
 Written frame by frame into the .npy member of the zip, so a long cine never needs its whole mask stack
 in memory. The archive has a fixed timestamp: the same masks give the same bytes (so do the other .npz
-files of the analysis, written with :func:`write_npz`).
+files of the analysis, written with :func:`write_npz`). Members are deflated at zlib level 1: on label
+maps about 2.5x faster than the default level 6 for files about 3x larger (still a few hundredths of the
+raw size); on B-mode key frames, faster and no larger.
 """
 
 from __future__ import annotations
@@ -10,22 +12,34 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import numpy as np
 from numpy.typing import NDArray
 
 from dvt_us.report.atomic import atomic_path
 
-_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+COMPRESSLEVEL = 1
+"""zlib level of every member."""
+
+
+def _archive(path: Path) -> zipfile.ZipFile:
+    return zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESSLEVEL)
+
+
+def _open_member(archive: zipfile.ZipFile, name: str) -> IO[bytes]:
+    """A member opened for writing by name, so that it gets the archive's compression level.
+
+    ZipFile.open names it with ``ZipInfo(name)``, whose date is 1980-01-01, never the clock.
+    """
+    return archive.open(name, "w", force_zip64=True)
 
 
 def write_npz(path: Path, arrays: dict[str, NDArray]) -> None:
     """Write ``arrays`` as a compressed .npz with fixed timestamps (same arrays, same bytes), atomically."""
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
+    with atomic_path(path) as tmp, _archive(tmp) as archive:
         for name, array in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with archive.open(info, "w", force_zip64=True) as member:
+            with _open_member(archive, f"{name}.npy") as member:
                 np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
@@ -36,10 +50,8 @@ class MaskWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.frames, self.shape = path, frames, shape
         self._tmp = path.with_suffix(".npz.tmp")
-        self._zip = zipfile.ZipFile(self._tmp, "w")
-        info = zipfile.ZipInfo("labels.npy", date_time=_FIXED_TIME)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        self._member = self._zip.open(info, "w", force_zip64=True)
+        self._zip = _archive(self._tmp)
+        self._member = _open_member(self._zip, "labels.npy")
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
                   "shape": (frames, *shape)}
         np.lib.format.write_array_header_1_0(self._member, header)
