@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import ExitStack
 from multiprocessing import get_context
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -29,6 +30,7 @@ from dvt_us.service.jobs import JobRunner, load_models, models_key, utc_now
 from dvt_us.service.recovery import host_worker_prefix, reconcile_instances, recover_jobs, worker_name
 from dvt_us.service.review.store import ReviewStore
 from dvt_us.service.worker_process import watch_parent
+from dvt_us.service.workspace import WorkspaceSources, create_workspace_app
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,20 @@ def recorder(db: Database) -> Callable[[StoredInstance], None]:
         db.record_instance(instance)
 
     return record
+
+
+WORKSPACE_PREFIX = "/workspace"
+"""Where the reader workspace is served (session login, not the API's bearer token)."""
+
+
+def _report_folder(db: Database) -> Callable[[int], Path | None]:
+    """Report id → its visit folder (the workspace's visit resolver)."""
+
+    def folder(report_id: int) -> Path | None:
+        report = db.report(report_id)
+        return report.folder if report is not None else None
+
+    return folder
 
 
 class Service:
@@ -124,8 +140,11 @@ class Service:
         self.node = DicomNode(config.dicom, store, on_stored=on_stored)
         port = self.node.start()
         if token is not None:
+            workspace = create_workspace_app(WorkspaceSources(config.data_dir, db.instance_path, _report_folder(db)),
+                                             self.review, on_final=self.finaliser.submit,
+                                             secure_cookies=config.http.secure_cookies)
             api = create_app(db, config, token=token, status=self.status, intake=Intake(store, on_stored),
-                             max_stow_bytes=config.http.max_stow_bytes)
+                             max_stow_bytes=config.http.max_stow_bytes, mounts={WORKSPACE_PREFIX: workspace})
             self.http = HttpServer(api, config.http.host, config.http.port)
             self.http.start()
         log.info("dvt-us serving: DICOM %s on %s:%d, HTTP %s, data %s, models %s", config.dicom.ae_title,

@@ -78,6 +78,8 @@ class HttpConfig(_Strict):
     token_file: Path | None = None
     max_stow_bytes: int = Field(default=4 * 1024**3, ge=1)
     """The largest STOW-RS request body accepted (413 above it); 4 GiB by default."""
+    secure_cookies: bool = False
+    """Mark the reader workspace's session cookie Secure: set it when the service is reached over HTTPS."""
 
 
 ReviewField = Literal["compressibility", "thrombus", "patency", "grade", "rvt", "residual_diameter_mm"]

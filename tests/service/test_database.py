@@ -354,6 +354,7 @@ def test_finish_records_the_reports(database: Database) -> None:
     assert (job.state, job.result_dir, job.finished_at, job.error) == (JobState.DONE, Path("/results/1"), at(2), None)
     recorded = database.reports(job_id)
     assert [(r.subject, r.visit, r.folder) for r in recorded] == reports
+    assert database.report(recorded[1].id) == recorded[1] and database.report(recorded[1].id + 99) is None
     assert {r.created_at for r in recorded} == {at(2)}
     assert not database.heartbeat(job_id, at(3))
     with pytest.raises(JobNotRunningError):

@@ -10,6 +10,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pydicom
@@ -21,6 +22,7 @@ from dvt_us.phantom.trial_writer import RenderOptions, write_trial
 from dvt_us.service.app import Service
 from dvt_us.service.config import DicomNodeConfig, HttpConfig, JobsConfig, RemoteAE, ServiceConfig
 from dvt_us.service.db import JobState
+from dvt_us.service.review.accounts import add_user
 from dvt_us.service.review.models import ReviewStudyRow
 from tests.orthanc import Orthanc, running_orthanc
 
@@ -141,6 +143,7 @@ def test_a_study_sent_by_stow_rs_is_analysed_like_one_sent_by_c_store(
     import httpx
 
     from tests.service.test_stow import multipart
+    from tests.service.workspace.harness import PASSWORD, client_login
 
     config = _config(tmp_path, f"sqlite:///{tmp_path / 'dvt-us.db'}", pacs).model_copy(
         update={"http": HttpConfig(port=0, token="stow-token")})
@@ -161,6 +164,11 @@ def test_a_study_sent_by_stow_rs_is_analysed_like_one_sent_by_c_store(
             with service.review.read() as session:
                 on_worklist = [(row.report_id, row.state.value) for row in session.scalars(select(ReviewStudyRow))]
             time.sleep(0.2)
+        add_user(service.review, None, "ann", "Dr Ann Reader", "reader", password=PASSWORD, now=datetime.now(UTC))
+        with httpx.Client(base_url=f"http://127.0.0.1:{service.http_port}", timeout=60) as browser:
+            client_login(browser, "ann")  # no bearer token: the workspace has its own session login
+            worklist = browser.get("/workspace/worklist").text
     assert job.study_instance_uid == _study_uid(studies["BASELINE"]) and job.state is JobState.DONE
     assert job.result_dir is not None and next(job.result_dir.glob("*/BASELINE/report.json"))
     assert on_worklist == [(report.id, "awaiting_read_1")], "the report waits for its first read"
+    assert report.subject in worklist and "awaiting" in worklist.lower()

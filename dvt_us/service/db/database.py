@@ -384,6 +384,12 @@ class Database:
         with self._read() as session:
             return [Job.from_row(row) for row in session.scalars(query)]
 
+    def report(self, report_id: int) -> ReportRecord | None:
+        """The report with this id, or None."""
+        with self._read() as session:
+            row = session.get(ReportRow, report_id)
+            return ReportRecord.from_row(row) if row is not None else None
+
     def reports(self, job_id: int | None = None) -> list[ReportRecord]:
         """The reports recorded by finished jobs (by ``job_id``, if given), in the order recorded."""
         query = select(ReportRow).order_by(ReportRow.id)

@@ -1,4 +1,7 @@
-"""The reader workspace's web UI: clip viewer, clip media and the pages' static files (issue 8).
+"""The reader workspace's web UI (issue 8): reading, adjudication, sign-off and audit pages, clip viewer.
+
+Login, worklist, review and adjudication pages, sign-off, the audit trail and agreement pages over the review
+domain (:mod:`dvt_us.service.review`), and the clip viewer with its media.
 
 :func:`create_workspace_app` is mounted by the service at ``/workspace``, outside the bearer-token API.
 """

@@ -15,7 +15,7 @@ import hmac
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dvt_us.service.review import sessions
@@ -58,8 +58,8 @@ async def checked_session(request: Request, active: Annotated[ActiveSession, Dep
 SessionDep = Annotated[ActiveSession, Depends(checked_session)]
 
 
-def _cookie(response: Response, request: Request, ws: Workspace, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(name, value, max_age=max_age, path=base_url(request) or "/", secure=ws.secure_cookies,
+def _cookie(response: Response, request: Request, ws: Workspace, cookie: tuple[str, str], max_age: int) -> None:
+    response.set_cookie(*cookie, max_age=max_age, path=base_url(request) or "/", secure=ws.secure_cookies,
                         httponly=True, samesite="strict")
 
 
@@ -75,31 +75,32 @@ def _login_page(request: Request, ws: Workspace, *, next_url: str, error: str | 
     token = secrets.token_hex(16)
     page = render_page(request, ws, "login.html.j2", None, next_url=next_url, login_token=token, error=error,
                        status_code=status)
-    _cookie(page, request, ws, LOGIN_COOKIE, token, LOGIN_COOKIE_MAX_AGE_S)
+    _cookie(page, request, ws, (LOGIN_COOKIE, token), LOGIN_COOKIE_MAX_AGE_S)
     return page
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, ws: WorkspaceDep, next: str | None = None) -> HTMLResponse:  # noqa: A002
-    """The login form (username, password)."""
-    return _login_page(request, ws, next_url=_safe_next(request, next), error=None, status=200)
+def login_page(request: Request, ws: WorkspaceDep,
+               next_url: Annotated[str | None, Query(alias="next", max_length=2000)] = None) -> HTMLResponse:
+    """The login form (username, password); ``next``: where to go after it."""
+    return _login_page(request, ws, next_url=_safe_next(request, next_url), error=None, status=200)
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(request: Request, ws: WorkspaceDep, username: Annotated[str, Form(max_length=200)],
+def login(request: Request, ws: WorkspaceDep, *, username: Annotated[str, Form(max_length=200)],
           password: Annotated[str, Form(max_length=1000)], login_token: Annotated[str, Form(max_length=64)],
-          next: Annotated[str | None, Form(max_length=2000)] = None) -> Response:  # noqa: A002
+          next_url: Annotated[str | None, Form(alias="next", max_length=2000)] = None) -> Response:
     """Check the password, open a session and go on to ``next`` (the worklist by default)."""
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(expected.encode(), login_token.encode()):
         raise CsrfError("the login form expired or came from elsewhere: reload the login page")
-    target = _safe_next(request, next)
+    target = _safe_next(request, next_url)
     try:
         opened = sessions.login(ws.store, username, password, ws.clock())
     except AuthenticationError as exc:
         return _login_page(request, ws, next_url=target, error=str(exc), status=401)
     response = RedirectResponse(target, status_code=303)
-    _cookie(response, request, ws, SESSION_COOKIE, opened.token, int(ws.store.config.session_max_age_s))
+    _cookie(response, request, ws, (SESSION_COOKIE, opened.token), int(ws.store.config.session_max_age_s))
     response.delete_cookie(LOGIN_COOKIE, path=base_url(request) or "/")
     return response
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import jinja2
@@ -17,8 +17,9 @@ from fastapi import Depends, Request
 from dvt_us.service.review.store import ReviewStore
 from dvt_us.service.workspace.visits import WorkspaceData
 
-FinalHook = Callable[[int], None]
-"""Called with a study id once a signature has made that study final and its final outputs are due."""
+FinalHook = Callable[[int], object]
+"""Called with a study id once a signature has made that study final and its final outputs are due; what it
+returns (e.g. the Future of a queued job) is ignored."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,11 @@ class Workspace:
     on_final: FinalHook | None
     secure_cookies: bool
     """Set the ``Secure`` flag on the cookies (the service is behind HTTPS)."""
+
+
+def utc_now() -> datetime:
+    """The current time in UTC (the default clock)."""
+    return datetime.now(UTC)
 
 
 def workspace(request: Request) -> Workspace:

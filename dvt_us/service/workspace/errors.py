@@ -31,11 +31,16 @@ class NotShowableError(ValueError):
     """The clip exists but cannot be shown: no tissue region, masks that do not fit it."""
 
 
+class BadInputError(ValueError):
+    """A form or query value the workspace cannot use (an unknown state, a password that is too short)."""
+
+
 PROBLEMS: dict[type[Exception], tuple[HTTPStatus, str]] = {
     NotFoundError: (HTTPStatus.NOT_FOUND, "not-found"),
     NotShowableError: (HTTPStatus.CONFLICT, "not-showable"),
     IngestError: (HTTPStatus.CONFLICT, "not-showable"),
     RequestValidationError: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid-request"),
+    BadInputError: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid-request"),
     review.AuthenticationError: (HTTPStatus.UNAUTHORIZED, "not-authenticated"),
     review.CsrfError: (HTTPStatus.FORBIDDEN, "csrf-token"),
     review.PermissionDeniedError: (HTTPStatus.FORBIDDEN, "forbidden"),

@@ -58,7 +58,7 @@ def value_label(field: str, value: JsonScalar) -> str:
         if choice.value_json == json.dumps(value):
             return choice.label
     unit = FIELDS[field].unit
-    return f"{value:g} {unit}" if unit and isinstance(value, int | float) else str(value)
+    return f"{value:.2f} {unit}" if unit and isinstance(value, int | float) else str(value)
 
 
 def segment_title(read: SegmentRead) -> str:
@@ -84,7 +84,8 @@ class FieldRow:
     """Select options; None for a number input (``unit``)."""
     unit: str | None
     number: str
-    """The reader's value in a number input (``""`` for null)."""
+    """The reader's value in a number input, to 0.01 mm (``""`` for null); the page sends the exact value
+    (``reader_json``) back unless the reader changes the input."""
 
 
 def field_row(key: str, name: str, value: FieldValue) -> FieldRow:
@@ -92,7 +93,7 @@ def field_row(key: str, name: str, value: FieldValue) -> FieldRow:
     choices = CHOICES.get(name)
     if choices is not None and value_json(value.reader) not in {c.value_json for c in choices}:
         choices = (*choices, Choice(value_json(value.reader), value_label(name, value.reader)))
-    number = "" if value.reader is None or choices is not None else f"{value.reader:g}"
+    number = "" if value.reader is None or choices is not None else f"{value.reader:.2f}"
     return FieldRow(key, name, FIELD_LABELS.get(name, name), value_json(value.model), value_label(name, value.model),
                     value_json(value.reader), value.reason or "", value.overridden, choices, FIELDS[name].unit, number)
 

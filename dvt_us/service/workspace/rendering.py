@@ -28,7 +28,8 @@ NAV: tuple[tuple[str, str, Action], ...] = (
 )
 """(label, path, the action that shows it) of the header links."""
 JSON_PREFIXES = ("/api/", "/reports/", "/static/")
-"""Paths (under the mount) answered with problem+json rather than an HTML page."""
+"""Paths (under the mount) answered with problem+json rather than an HTML page (but the viewer page)."""
+PAGE_SUFFIXES = ("/viewer",)
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -46,7 +47,9 @@ def render_page(request: Request, ws: Workspace, template: str, active: ActiveSe
 
 def _wants_page(request: Request) -> bool:
     path = request.url.path[len(base_url(request)):]
-    return not path.startswith(JSON_PREFIXES) and "json" not in request.headers.get("accept", "")
+    if path.startswith(JSON_PREFIXES) and not path.endswith(PAGE_SUFFIXES):
+        return False
+    return "json" not in request.headers.get("accept", "")
 
 
 def answer_error(request: Request, exc: Exception) -> Response:

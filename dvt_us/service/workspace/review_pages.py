@@ -11,15 +11,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dvt_us.service.review import adjudication, reads, signing, studies, worklist
 from dvt_us.service.review.enum import Action, ReadSlot, ReviewState, Role
 from dvt_us.service.review.errors import NotFoundError
-from dvt_us.service.review.permissions import allowed
+from dvt_us.service.review.permissions import allowed, authorise
 from dvt_us.service.review.records import Read, ReviewStudy, User
 from dvt_us.service.workspace.auth import SessionDep
 from dvt_us.service.workspace.context import Workspace, WorkspaceDep, base_url
+from dvt_us.service.workspace.errors import BadInputError
 from dvt_us.service.workspace.errors import NotFoundError as MediaNotFoundError
 from dvt_us.service.workspace.read_forms import (
     SEGMENT_CHOICES,
@@ -54,12 +55,15 @@ def home(request: Request) -> RedirectResponse:
 
 
 @router.get("/worklist", response_class=HTMLResponse)
-def worklist_page(request: Request, ws: WorkspaceDep, active: SessionDep, trial: FilterText = None,
+def worklist_page(request: Request, ws: WorkspaceDep, active: SessionDep, *, trial: FilterText = None,
                   site: FilterText = None, subject: FilterText = None, visit: FilterText = None,
                   state: FilterText = None) -> HTMLResponse:
     """Studies by trial, site, subject, visit and state, with the count of each state and what the user may do."""
-    wanted = worklist.WorklistFilter(_blank(trial), _blank(site), _blank(subject), _blank(visit),
-                                     None if _blank(state) is None else ReviewState.parse(str(state)))
+    try:
+        chosen = None if _blank(state) is None else ReviewState.parse(str(state))
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from None
+    wanted = worklist.WorklistFilter(_blank(trial), _blank(site), _blank(subject), _blank(visit), chosen)
     board = worklist.worklist(ws.store, active.user, ws.clock(), wanted)
     filters = {k: v or "" for k, v in (("trial", wanted.trial), ("site", wanted.site), ("subject", wanted.subject),
                                        ("visit", wanted.visit))}
@@ -92,12 +96,13 @@ def _history(ws: Workspace, user: User, read: Read) -> list[tuple[Read, dict[str
 
 
 @router.get("/studies/{study_id}/review", response_class=HTMLResponse)
-def review_page(request: Request, ws: WorkspaceDep, active: SessionDep, study_id: StudyId) -> HTMLResponse:
+def review_page(request: Request, ws: WorkspaceDep, active: SessionDep, study_id: StudyId) -> Response:
     """The user's own read of the study: clips, leg diagram, findings form, sign-off and amendment."""
     user = active.user
+    authorise(user, Action.READ_VIEW_OWN)  # own_read finds nothing for an admin before it would refuse
     study = studies.get_study(ws.store, user, study_id, ws.clock())
     if user.role is Role.ADJUDICATOR:
-        return RedirectResponse(f"{base_url(request)}/studies/{study_id}/adjudication", status_code=303)  # type: ignore[return-value]
+        return RedirectResponse(f"{base_url(request)}/studies/{study_id}/adjudication", status_code=303)
     read = reads.own_read(ws.store, user, study_id, ws.clock())
     if read is None:
         raise NotFoundError(f"you hold no read of study {study_id}: start one from the worklist")

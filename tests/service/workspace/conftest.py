@@ -1,4 +1,5 @@
-"""Workspace fixtures: a data folder of an analysed phantom trial, the app over it, a live server, chromium.
+"""Workspace fixtures: a data folder of an analysed phantom trial, a review store with a team, the app over
+them, a live server, chromium.
 
 The phantom trial and its analysis are the session fixtures of ``tests/report`` (one subject, BASELINE and
 D10, both legs, 10-frame cines of 200 × 260), reused by import.
@@ -14,11 +15,15 @@ from playwright.sync_api import Browser
 
 from tests.report.conftest import phantom_trial, run_dir  # noqa: F401  (session fixtures, reused)
 from tests.service.workspace.harness import (
+    Review,
+    Team,
     WatchedPage,
     WorkspaceFiles,
     chromium,
+    client_login,
     copy_run,
     mounted_app,
+    review_store,
     serve,
     watched_page,
 )
@@ -30,17 +35,25 @@ def workspace_files(run_dir, tmp_path_factory: pytest.TempPathFactory) -> Worksp
     return copy_run(run_dir, tmp_path_factory.mktemp("workspace-data"))
 
 
+@pytest.fixture(scope="session")
+def review(tmp_path_factory: pytest.TempPathFactory) -> Review:
+    """The review store shared by the route and viewer tests, with ann, bob (readers), ada and root."""
+    store = review_store(tmp_path_factory.mktemp("workspace-review"))
+    return Review(store, Team.add(store))
+
+
 @pytest.fixture
-def client(workspace_files: WorkspaceFiles) -> Iterator[TestClient]:
-    """A client of the workspace mounted at /workspace (a fresh app, so fresh caches)."""
-    with TestClient(mounted_app(workspace_files)) as c:
+def client(workspace_files: WorkspaceFiles, review: Review) -> Iterator[TestClient]:
+    """A client of the workspace mounted at /workspace (a fresh app, so fresh caches), logged in as reader ann."""
+    with TestClient(mounted_app(workspace_files, review.store)) as c:
+        client_login(c, "ann")
         yield c
 
 
 @pytest.fixture(scope="session")
-def live_workspace(workspace_files: WorkspaceFiles) -> Iterator[str]:
+def live_workspace(workspace_files: WorkspaceFiles, review: Review) -> Iterator[str]:
     """The workspace on a real uvicorn server on a free loopback port: its base URL (``…/workspace``)."""
-    with serve(mounted_app(workspace_files)) as url:
+    with serve(mounted_app(workspace_files, review.store)) as url:
         yield url
 
 

@@ -1,12 +1,14 @@
 """The browser-test harness of the workspace: the app on a real uvicorn server, driven by Debian's chromium.
 
 Used by the fixtures of ``conftest.py`` and by ``screenshot.py``. The app is mounted at ``/workspace`` in an
-outer FastAPI app, as the service mounts it, and served by :class:`~dvt_us.service.http_server.HttpServer`
-on a free loopback port. Every request the page makes to anywhere but that server is aborted and recorded.
+outer FastAPI app, as the service mounts it, over a real review store (a migrated SQLite database, real
+argon2 with light parameters) and served by :class:`~dvt_us.service.http_server.HttpServer` on a free
+loopback port. Every request the page makes to anywhere but that server is aborted and recorded.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,14 +18,24 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, Route, sync_playwright
 from starlette.routing import Mount
 
 from dvt_us.report.visit_folder import visit_folders
+from dvt_us.service.config import PasswordHashConfig, ReviewConfig
+from dvt_us.service.db import Database
 from dvt_us.service.http_server import HttpServer
+from dvt_us.service.review.accounts import add_user
+from dvt_us.service.review.records import User
+from dvt_us.service.review.store import ReviewStore
 from dvt_us.service.workspace import MediaLimits, WorkspaceSources, create_workspace_app
+from dvt_us.service.workspace.context import FinalHook, utc_now
 
 CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "correct horse battery"
+FAST_ARGON2 = PasswordHashConfig(time_cost=1, memory_kib=8192, parallelism=1)
+"""Real argon2id, with parameters light enough for the 2-core test machine."""
 MOUNT = "/workspace"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -57,16 +69,64 @@ def copy_run(run_dir: Path, data_dir: Path) -> WorkspaceFiles:
     return WorkspaceFiles(data_dir, instances, {i + 1: v.path for i, v in enumerate(visits)})
 
 
-def reader_hook() -> str:
-    """The authorise hook of the tests: every request is reader ``reader-1``."""
-    return "reader-1"
+def review_store(folder: Path) -> ReviewStore:
+    """A review store on a new, migrated SQLite database in ``folder`` (double read, default rules)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    database = Database(f"sqlite:///{folder / 'review.db'}", max_attempts=3)
+    database.upgrade()
+    return ReviewStore(database, ReviewConfig(password_hash=FAST_ARGON2))
 
 
-def mounted_app(files: WorkspaceFiles, limits: MediaLimits | None = None) -> FastAPI:
+@dataclass(frozen=True)
+class Team:
+    """Two readers, an adjudicator and an admin, all with :data:`PASSWORD`."""
+
+    ann: User
+    bob: User
+    ada: User
+    root: User
+
+    @classmethod
+    def add(cls, store: ReviewStore) -> Team:
+        """Create the accounts in ``store``."""
+        def user(name: str, role: str) -> User:
+            return add_user(store, None, name, f"Dr {name.title()}", role, password=PASSWORD, now=utc_now())
+
+        return cls(user("ann", "reader"), user("bob", "reader"), user("ada", "adjudicator"), user("root", "admin"))
+
+
+@dataclass(frozen=True)
+class Review:
+    """A review store (SQLite, migrated) and its team."""
+
+    store: ReviewStore
+    team: Team
+
+
+def mounted_app(files: WorkspaceFiles, store: ReviewStore, *, limits: MediaLimits | None = None,
+                on_final: FinalHook | None = None) -> FastAPI:
     """An outer app with the workspace mounted at :data:`MOUNT`, as the service mounts it."""
     outer = FastAPI()
-    outer.mount(MOUNT, create_workspace_app(files.sources(), reader_hook, limits=limits))
+    outer.mount(MOUNT, create_workspace_app(files.sources(), store, limits=limits, on_final=on_final))
     return outer
+
+
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+LOGIN_TOKEN = re.compile(r'name="login_token" value="([^"]+)"')
+
+
+def client_login(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Log ``client`` in through the login form; the session's CSRF token (from a page's meta tag)."""
+    form = client.get(f"{MOUNT}/login")
+    token = LOGIN_TOKEN.search(form.text)
+    assert token is not None, form.text
+    done = client.post(f"{MOUNT}/login", data={"username": username, "password": password,
+                                                "login_token": token.group(1)}, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    page = client.get(f"{MOUNT}/worklist")
+    found = CSRF_META.search(page.text)
+    assert found is not None, page.text
+    return found.group(1)
 
 
 def mounted_workspace(outer: FastAPI) -> FastAPI:
@@ -139,10 +199,29 @@ def watched_page(browser: Browser, width: int = 1400, height: int = 1000) -> Wat
     return watched
 
 
-def open_viewer(watched: WatchedPage, base_url: str, report_id: int = 1) -> Page:
-    """Open the viewer of ``report_id`` and wait until every player has drawn its first frame."""
+def submit_login(page: Page, username: str, password: str = PASSWORD) -> None:
+    """Fill in and send the login form the page shows; waits for the page it leads to."""
+    page.fill('input[name="username"]', username)
+    page.fill('input[name="password"]', password)
+    with page.expect_navigation():
+        page.click('.login-form button[type="submit"]')
+
+
+def browser_login(watched: WatchedPage, base_url: str, username: str, password: str = PASSWORD) -> Page:
+    """Log the page in as ``username`` through the login page; it is left on the worklist."""
+    page = watched.page
+    page.goto(f"{base_url}/login")
+    submit_login(page, username, password)
+    return page
+
+
+def open_viewer(watched: WatchedPage, base_url: str, report_id: int = 1, username: str = "ann") -> Page:
+    """Open the viewer of ``report_id`` (logging in as ``username`` when the page asks) and wait until every
+    player has drawn its first frame."""
     page = watched.page
     page.goto(f"{base_url}/reports/{report_id}/viewer")
+    if "/login" in page.url:
+        submit_login(page, username)
     page.wait_for_function("() => Array.from(document.querySelectorAll('.clip-player'))"
                            ".every(p => p.dataset.shown === '0:0')")
     return page

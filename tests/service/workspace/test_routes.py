@@ -9,13 +9,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from dvt_us.report.visit_folder import VisitFolder
 from dvt_us.service.workspace import MediaLimits, WorkspaceSources, create_workspace_app
 from dvt_us.service.workspace.tissue import tissue_frames
-from tests.service.workspace.harness import MOUNT, WorkspaceFiles, mounted_app, mounted_workspace
+from tests.service.workspace.harness import MOUNT, Review, WorkspaceFiles, client_login, mounted_app, mounted_workspace
 
 
 def _cine(files: WorkspaceFiles, report_id: int = 1) -> dict:
@@ -45,7 +45,8 @@ def test_clip_json_matches_the_report_and_the_instance(client: TestClient, works
     assert info["overlay_url"] and info["doppler_url"] is None and info["has_masks"]
 
 
-def test_area_curve_is_measured_from_the_masks_when_the_report_has_none(workspace_files: WorkspaceFiles) -> None:
+def test_area_curve_is_measured_from_the_masks_when_the_report_has_none(workspace_files: WorkspaceFiles,
+                                                                          review: Review) -> None:
     folder = workspace_files.data_dir / "reports" / "no-curves" / "BASELINE"
     shutil.copytree(workspace_files.reports[1], folder)
     doc = json.loads((folder / "report.json").read_text())
@@ -54,7 +55,8 @@ def test_area_curve_is_measured_from_the_masks_when_the_report_has_none(workspac
     (folder / "report.json").write_text(json.dumps(doc))
     files = WorkspaceFiles(workspace_files.data_dir, workspace_files.instances, {1: folder})
     entry = _cine(workspace_files)
-    with TestClient(mounted_app(files)) as client:
+    with TestClient(mounted_app(files, review.store)) as client:
+        client_login(client, "ann")
         info = client.get(f"{MOUNT}/reports/1/clips/{entry['sop_instance_uid']}.json").json()
     assert info["area_source"] == "masks"
     assert info["area_mm2"] == pytest.approx(entry["curves"]["area_mm2"], abs=1e-2)
@@ -108,12 +110,13 @@ def test_cache_headers_and_revalidation(client: TestClient, workspace_files: Wor
     assert plain.headers["etag"] != over.headers["etag"]
 
 
-def test_a_chunk_is_decoded_once_and_the_cache_stays_bounded(workspace_files: WorkspaceFiles) -> None:
+def test_a_chunk_is_decoded_once_and_the_cache_stays_bounded(workspace_files: WorkspaceFiles, review: Review) -> None:
     entry = _cine(workspace_files)
     sop, frames = entry["sop_instance_uid"], entry["frames"]
-    app = mounted_app(workspace_files, MediaLimits(jpeg_cache_bytes=100_000, chunk_frames=4))
+    app = mounted_app(workspace_files, review.store, limits=MediaLimits(jpeg_cache_bytes=100_000, chunk_frames=4))
     media = mounted_workspace(app).state.media
     with TestClient(app) as client:
+        client_login(client, "ann")
         first = client.get(f"{MOUNT}/reports/1/clips/{sop}/frames/1.jpg").content
         stats = media.stats()
         assert (stats.entries, stats.misses) == (min(4, frames), 1)  # frames 0-3 encoded together
@@ -127,12 +130,10 @@ def test_a_chunk_is_decoded_once_and_the_cache_stays_bounded(workspace_files: Wo
 
 
 @pytest.mark.parametrize(("path", "status", "detail"), [
-    ("/reports/99/viewer", 404, "no report 99"),
     ("/reports/1/clips/1.2.3.json", 404, "has no clip 1.2.3"),
     ("/reports/1/clips/{sop}/frames/99.jpg", 404, "no frame 99"),
     ("/reports/1/clips/{sop}/frames/-1.jpg", 422, "index"),
     ("/reports/1/clips/not-a-uid.json", 422, "sop"),
-    ("/reports/0/viewer", 422, "report_id"),
 ])
 def test_bad_requests_get_clear_problems(client: TestClient, workspace_files: WorkspaceFiles, path: str, status: int,
                                          detail: str) -> None:
@@ -143,7 +144,17 @@ def test_bad_requests_get_clear_problems(client: TestClient, workspace_files: Wo
     assert detail in got.json()["detail"]
 
 
-def test_files_outside_the_data_folder_or_missing_are_not_served(workspace_files: WorkspaceFiles,
+@pytest.mark.parametrize(("path", "status", "detail"), [
+    ("/reports/99/viewer", 404, "no report 99"), ("/reports/0/viewer", 422, "report_id"),
+    ("/studies/999/review", 404, "no study 999"), ("/worklist?state=nonsense", 422, "unknown review state"),
+])
+def test_bad_page_requests_get_an_error_page(client: TestClient, path: str, status: int, detail: str) -> None:
+    got = client.get(MOUNT + path)
+    assert got.status_code == status and got.headers["content-type"].startswith("text/html")
+    assert detail in got.text
+
+
+def test_files_outside_the_data_folder_or_missing_are_not_served(workspace_files: WorkspaceFiles, review: Review,
                                                                  tmp_path: Path) -> None:
     sop = _cine(workspace_files)["sop_instance_uid"]
     outside = tmp_path / "elsewhere.dcm"
@@ -151,23 +162,28 @@ def test_files_outside_the_data_folder_or_missing_are_not_served(workspace_files
     resolvers = {"outside": {sop: outside}.get, "missing": {}.get}
     for name, resolve in resolvers.items():
         sources = WorkspaceSources(workspace_files.data_dir, resolve, workspace_files.reports.get)
-        with TestClient(create_workspace_app(sources, lambda: "reader-1")) as client:
-            got = client.get(f"/reports/1/clips/{sop}/frames/0.jpg")
+        outer = FastAPI()
+        outer.mount(MOUNT, create_workspace_app(sources, review.store))
+        with TestClient(outer) as client:
+            client_login(client, "ann")
+            got = client.get(f"{MOUNT}/reports/1/clips/{sop}/frames/0.jpg")
         assert got.status_code == 404, name
         assert ("outside the data folder" if name == "outside" else "no stored instance") in got.json()["detail"]
 
 
-def test_the_authorise_hook_guards_everything_but_static_files(workspace_files: WorkspaceFiles) -> None:
-    def refuse() -> None:
-        raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Session"})
-
+def test_without_a_session_media_is_refused_pages_redirect_and_static_files_are_served(
+        workspace_files: WorkspaceFiles, review: Review) -> None:
     sop = _cine(workspace_files)["sop_instance_uid"]
-    outer = FastAPI()
-    outer.mount(MOUNT, create_workspace_app(workspace_files.sources(), refuse))
-    with TestClient(outer) as client:
-        for path in ("/reports/1/viewer", f"/reports/1/clips/{sop}.json", f"/reports/1/clips/{sop}/frames/0.jpg",
-                     f"/reports/1/clips/{sop}/overlay/0.jpg"):
+    with TestClient(mounted_app(workspace_files, review.store)) as client:
+        for path in (f"/reports/1/clips/{sop}.json", f"/reports/1/clips/{sop}/frames/0.jpg",
+                     f"/reports/1/clips/{sop}/overlay/0.jpg", "/api/reads/1"):
             got = client.get(MOUNT + path)
-            assert got.status_code == 401 and got.json()["detail"] == "sign in first", path
-            assert got.headers["www-authenticate"] == "Session"
+            assert got.status_code == 401 and "log in" in got.json()["detail"], path
+            assert got.headers["content-type"] == "application/problem+json"
+        for path in ("/worklist", "/studies/1/review", "/audit", "/agreement", "/reports/1/viewer"):
+            got = client.get(MOUNT + path, follow_redirects=False)
+            assert got.status_code == 303, path
+            assert got.headers["location"] == f"{MOUNT}/login?next={MOUNT}{path}", path
+        client.cookies.set("dvtus_session", "not-a-session")
+        assert client.get(f"{MOUNT}/reports/1/clips/{sop}.json").status_code == 401
         assert client.get(f"{MOUNT}/static/clip_viewer.js").status_code == 200

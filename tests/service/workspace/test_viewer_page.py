@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from dvt_us.report.human.leg_diagram import leg_diagram_svg
 from dvt_us.report.visit_folder import VisitFolder
 from dvt_us.service.workspace.viewer import SHORTCUTS, STATIC_DIR
-from tests.service.workspace.harness import MOUNT, WorkspaceFiles, mounted_app
+from tests.service.workspace.harness import MOUNT, Review, WorkspaceFiles, client_login, mounted_app
 
 
 class _Links(HTMLParser):
@@ -79,12 +79,13 @@ def test_key_frames_are_marked_on_the_area_plot(client: TestClient, workspace_fi
                 assert f'data-frame="{frame}" data-name="{name}"' in html
 
 
-def test_a_clip_without_its_instance_is_listed_as_not_shown(workspace_files: WorkspaceFiles) -> None:
+def test_a_clip_without_its_instance_is_listed_as_not_shown(workspace_files: WorkspaceFiles, review: Review) -> None:
     visit = VisitFolder(workspace_files.reports[1])
     missing = next(c["sop_instance_uid"] for c in visit.clips if c["kind"] == "compression-cine")
     instances = {k: v for k, v in workspace_files.instances.items() if k != missing}
     files = WorkspaceFiles(workspace_files.data_dir, instances, workspace_files.reports)
-    with TestClient(mounted_app(files)) as client:
+    with TestClient(mounted_app(files, review.store)) as client:
+        client_login(client, "ann")
         html = _page(client)
     parser = _Links()
     parser.feed(html)

@@ -1,0 +1,253 @@
+"""The review pages and calls through a test client: cookies, CSRF, roles, blinding, forms and the domain's refusals.
+
+Each test gets a fresh review store (a migrated SQLite database) with the phantom visits registered.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from dvt_us.report.visit_folder import VisitFolder
+from dvt_us.service.review.final_outputs import write_final_outputs
+from dvt_us.service.review.studies import register_visit_folder
+from dvt_us.service.workspace import create_workspace_app
+from dvt_us.service.workspace.context import utc_now
+from tests.service.workspace.harness import (
+    LOGIN_TOKEN,
+    MOUNT,
+    PASSWORD,
+    Review,
+    Team,
+    WorkspaceFiles,
+    client_login,
+    mounted_app,
+    review_store,
+)
+
+
+@dataclass(frozen=True)
+class Desk:
+    """A fresh store with the team and the phantom's studies (BASELINE, D10), and the app over it."""
+
+    review: Review
+    app: FastAPI
+    baseline: int
+    d10: int
+
+    def client(self, username: str | None = None) -> tuple[TestClient, str]:
+        """A started client, logged in as ``username`` (when given), and its CSRF token."""
+        client = TestClient(self.app)
+        client.__enter__()
+        return client, client_login(client, username) if username else ""
+
+
+@pytest.fixture
+def desk(workspace_files: WorkspaceFiles, tmp_path: Path) -> Iterator[Desk]:
+    store = review_store(tmp_path / "store")
+    studies = [register_visit_folder(store, workspace_files.reports[i], utc_now()).id for i in (1, 2)]
+    found = Desk(Review(store, Team.add(store)), mounted_app(workspace_files, store), *studies)
+    yield found
+    store.database.close()
+
+
+def _cookie(response, name: str) -> str:
+    return next(h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}="))
+
+
+def test_login_cookies_are_strict_and_httponly_and_bad_logins_are_refused(desk: Desk,
+                                                                          workspace_files: WorkspaceFiles) -> None:
+    client, _ = desk.client()
+    form = client.get(f"{MOUNT}/login")
+    assert "httponly" in _cookie(form, "dvtus_login").lower()
+    token = LOGIN_TOKEN.search(form.text).group(1)
+    wrong = client.post(f"{MOUNT}/login", data={"username": "ann", "password": "wrong password!",
+                                                 "login_token": token})
+    assert wrong.status_code == 401 and "wrong password" in wrong.text and "dvtus_session" not in client.cookies
+    stranger, _ = desk.client()  # a form posted from elsewhere has no login cookie
+    refused = stranger.post(f"{MOUNT}/login", data={"username": "ann", "password": PASSWORD, "login_token": token})
+    assert refused.status_code == 403 and "login form" in refused.text
+    token = LOGIN_TOKEN.search(client.get(f"{MOUNT}/login").text).group(1)
+    done = client.post(f"{MOUNT}/login", data={"username": "ann", "password": PASSWORD, "login_token": token,
+                                                "next": "//evil.example/steal"}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == f"{MOUNT}/worklist"
+    cookie = _cookie(done, "dvtus_session").lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and f"path={MOUNT}" in cookie
+    assert "secure" not in cookie
+
+    outer = FastAPI()
+    outer.mount(MOUNT, create_workspace_app(workspace_files.sources(), desk.review.store, secure_cookies=True))
+    with TestClient(outer, base_url="https://testserver") as secure:
+        page = secure.get(f"{MOUNT}/login")
+        assert "; secure" in _cookie(page, "dvtus_login").lower()
+
+
+def test_every_unsafe_call_needs_the_sessions_csrf_token(desk: Desk) -> None:
+    client, csrf = desk.client("ann")
+    refused = client.post(f"{MOUNT}/studies/{desk.baseline}/read", follow_redirects=False)
+    assert refused.status_code == 403 and "CSRF" in refused.text
+    wrong = client.post(f"{MOUNT}/studies/{desk.baseline}/read", data={"csrf_token": "0" * 64},
+                        follow_redirects=False)
+    assert wrong.status_code == 403
+    started = client.post(f"{MOUNT}/studies/{desk.baseline}/read", data={"csrf_token": csrf}, follow_redirects=False)
+    assert started.status_code == 303 and started.headers["location"] == f"{MOUNT}/studies/{desk.baseline}/review"
+    read_id = int(client.get(started.headers["location"]).text.split('data-read="')[1].split('"')[0])
+    segment = json.loads(client.get(f"{MOUNT}/api/reads/{read_id}").text)["content"]["segments"][0]
+    edit = {"findings": [{"segment_key": f"{segment['side']}:{segment['segment']}", "field": "rvt",
+                          "value": segment["fields"]["rvt"]["model"]}]}
+    no_header = client.post(f"{MOUNT}/api/reads/{read_id}/edits", json=edit)
+    assert no_header.status_code == 403 and no_header.headers["content-type"] == "application/problem+json"
+    saved = client.post(f"{MOUNT}/api/reads/{read_id}/edits", json=edit, headers={"X-CSRF-Token": csrf})
+    assert saved.status_code == 200 and saved.json()["id"] == read_id
+    assert client.post(f"{MOUNT}/logout", follow_redirects=False).status_code == 403
+    assert client.post(f"{MOUNT}/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    assert client.get(f"{MOUNT}/api/reads/{read_id}").status_code == 401  # the session is over
+
+
+@pytest.mark.parametrize(("username", "path", "status"), [
+    ("ann", "/audit", 403), ("ann", "/audit/export.csv", 403), ("ann", "/agreement", 403), ("ann", "/users", 403),
+    ("ada", "/audit", 403), ("ada", "/agreement", 200), ("ada", "/users", 403),
+    ("root", "/audit", 200), ("root", "/agreement?comparison=reader_1_vs_reader_2", 200), ("root", "/users", 200),
+    ("root", "/studies/{study}/review", 403), ("ann", "/studies/{study}/adjudication", 403),
+])
+def test_pages_are_authorised_by_role(desk: Desk, username: str, path: str, status: int) -> None:
+    client, _ = desk.client(username)
+    got = client.get(MOUNT + path.format(study=desk.baseline))
+    assert got.status_code == status, got.text[-400:]
+
+
+def test_api_calls_beyond_the_role_are_refused(desk: Desk) -> None:
+    ann, ann_csrf = desk.client("ann")
+    assert ann.post(f"{MOUNT}/api/audit/verify", headers={"X-CSRF-Token": ann_csrf}).status_code == 403
+    root, root_csrf = desk.client("root")
+    refused = root.post(f"{MOUNT}/studies/{desk.baseline}/read", data={"csrf_token": root_csrf})
+    assert refused.status_code == 403 and "read.create" in refused.text
+    verified = root.post(f"{MOUNT}/api/audit/verify", headers={"X-CSRF-Token": root_csrf}).json()
+    assert verified["intact"] is True and verified["entries"] > 5 and verified["first_broken_seq"] is None
+
+
+def test_a_reader_gets_only_their_own_read_as_json(desk: Desk) -> None:
+    ann, ann_csrf = desk.client("ann")
+    ann.post(f"{MOUNT}/studies/{desk.d10}/read", data={"csrf_token": ann_csrf})
+    page = ann.get(f"{MOUNT}/studies/{desk.d10}/review").text
+    read_id = int(page.split('data-read="')[1].split('"')[0])
+    assert ann.get(f"{MOUNT}/api/reads/{read_id}").json()["slot"] == "read_1"
+    bob, _ = desk.client("bob")
+    got = bob.get(f"{MOUNT}/api/reads/{read_id}")
+    assert got.status_code == 403 and "segments" not in got.text and "another user's read" in got.json()["detail"]
+    assert bob.get(f"{MOUNT}/studies/{desk.d10}/review").status_code == 404  # bob holds no read of it
+
+
+def test_wrong_password_locked_versions_and_amendment(desk: Desk) -> None:
+    ann, csrf = desk.client("ann")
+    ann.post(f"{MOUNT}/studies/{desk.baseline}/read", data={"csrf_token": csrf})
+    read_id = int(ann.get(f"{MOUNT}/studies/{desk.baseline}/review").text.split('data-read="')[1].split('"')[0])
+    headers = {"X-CSRF-Token": csrf}
+    wrong = ann.post(f"{MOUNT}/api/reads/{read_id}/sign", json={"password": "not my password"}, headers=headers)
+    assert wrong.status_code == 401 and "wrong password" in wrong.json()["detail"]
+    signed = ann.post(f"{MOUNT}/api/reads/{read_id}/sign", json={"password": PASSWORD}, headers=headers).json()
+    assert signed["study_state"] == "awaiting_read_2" and not signed["final"]
+    assert signed["signature"]["meaning"] == "author of read 1" and signed["signature"]["printed_name"] == "Dr Ann"
+    content = ann.get(f"{MOUNT}/api/reads/{read_id}").json()["content"]
+    seg = content["segments"][0]
+    edit = {"findings": [{"segment_key": f"{seg['side']}:{seg['segment']}", "field": "rvt", "value": None,
+                          "reason": "cannot tell"}]}
+    locked = ann.post(f"{MOUNT}/api/reads/{read_id}/edits", json=edit, headers=headers)
+    assert locked.status_code == 409 and "signed and locked" in locked.json()["detail"]
+    blank = ann.post(f"{MOUNT}/api/reads/{read_id}/amend", json={"reason": "  "}, headers=headers)
+    assert blank.status_code == 422 and "needs a reason" in blank.json()["detail"]
+    amended = ann.post(f"{MOUNT}/api/reads/{read_id}/amend", json={"reason": "re-read the CFV clip"},
+                       headers=headers).json()
+    assert (amended["version"], amended["signed_at"], amended["change_reason"]) == (2, None, "re-read the CFV clip")
+    page = ann.get(f"{MOUNT}/studies/{desk.baseline}/review").text
+    assert page.count('class="version"') == 2 and "re-read the CFV clip" in page and 'id="save-button"' in page
+
+
+def test_an_unassigned_clip_is_given_a_segment_and_side_with_a_reason(desk: Desk, workspace_files: WorkspaceFiles,
+                                                                      tmp_path: Path) -> None:
+    folder = workspace_files.data_dir / "reports" / f"unassigned-{tmp_path.name}" / "PH-001" / "BASELINE"
+    shutil.copytree(workspace_files.reports[1], folder)
+    doc = json.loads((folder / "report.json").read_text())
+    clip = next(c for c in doc["clips"] if c["kind"] == "compression-cine")
+    clip["segment"] = "unassigned"
+    doc["segments"] = [s for s in doc["segments"] if clip["sop_instance_uid"] not in s["clips"]]
+    (folder / "report.json").write_text(json.dumps(doc))
+    study = register_visit_folder(desk.review.store, VisitFolder.open(folder).path, utc_now()).id
+    ann, csrf = desk.client("ann")
+    ann.post(f"{MOUNT}/studies/{study}/read", data={"csrf_token": csrf})
+    page = ann.get(f"{MOUNT}/studies/{study}/review").text
+    sop = clip["sop_instance_uid"]
+    assert f'data-sop="{sop}" data-side="{clip["side"]}"' in page and 'data-segment="unassigned"' in page
+    read_id = int(page.split('data-read="')[1].split('"')[0])
+    assign = {"sop_instance_uid": sop, "side": "L", "segment": "POP"}
+    headers = {"X-CSRF-Token": csrf}
+    refused = ann.post(f"{MOUNT}/api/reads/{read_id}/edits", json={"clips": [assign]}, headers=headers)
+    assert refused.status_code == 422 and "needs a reason" in refused.json()["detail"]
+    done = ann.post(f"{MOUNT}/api/reads/{read_id}/edits", json={"clips": [{**assign, "reason": "popliteal fossa"}]},
+                    headers=headers).json()
+    assert [(c["side"], c["segment"], c["reason"]) for c in done["content"]["clips"]] == [("L", "POP",
+                                                                                          "popliteal fossa")]
+
+
+def test_worklist_filters_counts_and_actions(desk: Desk) -> None:
+    ann, csrf = desk.client("ann")
+    page = ann.get(f"{MOUNT}/worklist").text
+    assert page.count('class="study"') == 2 and page.count('class="start-read"') == 2
+    assert 'data-state="awaiting_read_1">' in page
+    ann.post(f"{MOUNT}/studies/{desk.d10}/read", data={"csrf_token": csrf})
+    d10 = ann.get(f"{MOUNT}/worklist", params={"visit": "D10"}).text
+    assert d10.count('class="study"') == 1 and 'class="open-read"' in d10 and "read 1" in d10
+    none = ann.get(f"{MOUNT}/worklist", params={"state": "final"}).text
+    assert none.count('class="study"') == 0 and "No study matches." in none
+    ada, _ = desk.client("ada")
+    board = ada.get(f"{MOUNT}/worklist").text
+    assert board.count('class="study"') == 2 and "start-read" not in board and "open-adjudication" not in board
+
+
+def test_an_admin_adds_and_disables_accounts(desk: Desk) -> None:
+    root, csrf = desk.client("root")
+    user = {"username": "cy", "printed_name": "Dr Cy Young", "role": "reader", "password": PASSWORD,
+            "csrf_token": csrf}
+    assert root.post(f"{MOUNT}/users", data=user, follow_redirects=False).status_code == 303
+    assert 'data-username="cy"' in root.get(f"{MOUNT}/users").text
+    short = root.post(f"{MOUNT}/users", data={**user, "username": "dee", "password": "short"})
+    assert short.status_code == 422 and "at least 12 characters" in short.text
+    taken = root.post(f"{MOUNT}/users", data=user)
+    assert taken.status_code == 409 and "taken" in taken.text
+    cy, _ = desk.client("cy")
+    assert cy.get(f"{MOUNT}/worklist").status_code == 200
+    off = root.post(f"{MOUNT}/users/cy/disabled", data={"disabled": "true", "csrf_token": csrf}, follow_redirects=False)
+    assert off.status_code == 303
+    assert cy.get(f"{MOUNT}/worklist", follow_redirects=False).status_code == 303  # the session was revoked
+
+
+def test_a_concordant_double_read_is_final_and_the_hook_writes_the_final_outputs(
+        desk: Desk, workspace_files: WorkspaceFiles, tmp_path: Path) -> None:
+    written: list[Path] = []
+
+    def on_final(study_id: int) -> None:
+        outputs = write_final_outputs(desk.review.store, None, study_id, tmp_path / "final", utc_now())
+        written.append(outputs.report_json)
+
+    outer = FastAPI()
+    outer.mount(MOUNT, create_workspace_app(workspace_files.sources(), desk.review.store, on_final=on_final))
+    states = []
+    for username in ("ann", "bob"):
+        with TestClient(outer) as client:
+            csrf = client_login(client, username)
+            client.post(f"{MOUNT}/studies/{desk.baseline}/read", data={"csrf_token": csrf})
+            page = client.get(f"{MOUNT}/studies/{desk.baseline}/review").text
+            read_id = int(page.split('data-read="')[1].split('"')[0])
+            signed = client.post(f"{MOUNT}/api/reads/{read_id}/sign", json={"password": PASSWORD},
+                                 headers={"X-CSRF-Token": csrf}).json()
+            states.append((signed["study_state"], signed["final"], len(written)))
+    assert states == [("awaiting_read_2", False, 0), ("final", True, 1)]
+    doc = json.loads(written[0].read_text())
+    assert doc["read_status"] == "final: concordant double read, signed"
