@@ -1,4 +1,5 @@
-"""Shared fixtures: the real ultrasound files of pydicom and pydicom-data, found on disk (no download)."""
+"""Shared fixtures: the real ultrasound files of pydicom and pydicom-data (found on disk, no download), and one
+analysed phantom trial."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from dvt_us.inference import DEFAULT_MODELS_DIR, ModelRegistry
+from dvt_us.phantom.trial import plan_trial
+from dvt_us.phantom.trial_writer import RenderOptions, write_trial
+from dvt_us.pipeline.analyze import AnalyzeOptions, analyze
+from dvt_us.pipeline.clip_analysis import ModelSet
+from dvt_us.pipeline.trial_config import DEFAULT_TRIAL
 from tests.dicom_factory import pydicom_data_roots
 
 US_FILES = {
@@ -55,3 +62,26 @@ def us_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in US_FILES:
         (folder / name).symlink_to(find_test_file(name))
     return folder
+
+
+# A real analysed phantom trial (one subject, two visits, both legs), shared by the report, review and
+# workspace tests: generated and analysed once per test session.
+
+
+@pytest.fixture(scope="session")
+def phantom_trial(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """DICOM in ``trial/dicom``, truth in ``trial/truth``: subject with BASELINE and D10, short protocol."""
+    out = tmp_path_factory.mktemp("report-trial")
+    write_trial(plan_trial(1, seed=33, protocol="short", visits=2), out, RenderOptions(shape=(200, 260), frames=10),
+                jobs=2)
+    return out
+
+
+@pytest.fixture(scope="session")
+def run_dir(phantom_trial: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``dvt-us analyze`` output of the phantom trial without rendered reports: ``RUN/<subject>/<visit>/``."""
+    out = tmp_path_factory.mktemp("report-run")
+    registry = ModelRegistry(DEFAULT_MODELS_DIR)
+    models = ModelSet(registry.get("vein-seg"), registry.get("compressibility"))
+    analyze([phantom_trial / "dicom"], AnalyzeOptions(out, models, DEFAULT_TRIAL, jobs=2, render=False))
+    return out

@@ -1,7 +1,7 @@
 """Review fixtures: a ReviewStore on each backend (real argon2, real migrations) and a real phantom visit.
 
 The visit folders are ``dvt-us analyze`` output of a generated phantom trial, the same fixture the report
-tests use (imported from tests/report/conftest.py).
+tests use (session fixtures of tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ from dvt_us.service.db import Database
 from dvt_us.service.review.accounts import add_user
 from dvt_us.service.review.records import User
 from dvt_us.service.review.store import ReviewStore
-from tests.report.conftest import phantom_trial, run_dir
-
-__all__ = ["phantom_trial", "run_dir"]
 
 T0 = datetime(2026, 12, 1, 9, 0, 0, 250000, tzinfo=UTC)
 PASSWORD = "correct horse battery"

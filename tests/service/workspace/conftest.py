@@ -13,7 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser
 
-from tests.report.conftest import phantom_trial, run_dir  # noqa: F401  (session fixtures, reused)
 from tests.service.workspace.harness import (
     Review,
     Team,
@@ -30,7 +29,7 @@ from tests.service.workspace.harness import (
 
 
 @pytest.fixture(scope="session")
-def workspace_files(run_dir, tmp_path_factory: pytest.TempPathFactory) -> WorkspaceFiles:  # noqa: F811
+def workspace_files(run_dir, tmp_path_factory: pytest.TempPathFactory) -> WorkspaceFiles:
     """A data folder with the analysed visits (report 1: BASELINE, 2: D10) and their instances."""
     return copy_run(run_dir, tmp_path_factory.mktemp("workspace-data"))
 
