@@ -58,10 +58,12 @@ unit: setup system-test
 ## Everything CI runs.
 test: lint unit
 
-bench: setup
+bench: setup system-test
 	$(PY) benchmarks/decode_benchmark.py
 	$(PY) benchmarks/phantom_benchmark.py
 	$(PY) benchmarks/inference_benchmark.py
+	$(PY) benchmarks/stow_benchmark.py
+	$(PY) benchmarks/service_benchmark.py
 
 ## Retrain and publish the shipped models on CPU (about 1.5 h on 2 cores), then evaluate them on a phantom
 ## test trial whose seed is used neither for training nor for model selection.
