@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def parse_enum(kind: type[_E], value: str, what: str) -> _E:
+    """The member of ``kind`` named by ``value`` (case and spaces ignored), or a ValueError listing the valid ones."""
+    try:
+        return kind(value.strip().lower())
+    except ValueError:
+        valid = ", ".join(m.value for m in kind)
+        raise ValueError(f"unknown {what} {value!r}; valid: {valid}") from None
 
 
 class JobState(StrEnum):
@@ -20,11 +32,7 @@ class JobState(StrEnum):
     @classmethod
     def parse(cls, value: str) -> JobState:
         """The state named by ``value`` (e.g. from a query string), or a ValueError that lists the valid ones."""
-        try:
-            return cls(value.strip().lower())
-        except ValueError:
-            valid = ", ".join(s.value for s in cls)
-            raise ValueError(f"unknown job state {value!r}; valid: {valid}") from None
+        return parse_enum(cls, value, "job state")
 
 
 class EventKind(StrEnum):

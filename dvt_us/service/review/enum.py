@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TypeVar
 
-_E = TypeVar("_E", bound=StrEnum)
-
-
-def parse_enum(kind: type[_E], value: str, what: str) -> _E:
-    """The member of ``kind`` named by ``value`` (case and spaces ignored), or a ValueError listing the valid ones."""
-    try:
-        return kind(value.strip().lower())
-    except ValueError:
-        valid = ", ".join(m.value for m in kind)
-        raise ValueError(f"unknown {what} {value!r}; valid: {valid}") from None
+from dvt_us.service.db.enum import parse_enum
 
 
 class Role(StrEnum):
