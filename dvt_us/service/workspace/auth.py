@@ -12,6 +12,7 @@ checks the CSRF token of the session, sent as the ``X-CSRF-Token`` header (JavaS
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from typing import Annotated
 
@@ -33,6 +34,7 @@ LOGIN_COOKIE_MAX_AGE_S = 3600
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 router = APIRouter()
+LOGGER = logging.getLogger(__name__)
 
 
 def _session(request: Request, ws: WorkspaceDep) -> ActiveSession:
@@ -95,10 +97,20 @@ def login(request: Request, ws: WorkspaceDep, *, username: Annotated[str, Form(m
     if not expected or not hmac.compare_digest(expected.encode(), login_token.encode()):
         raise CsrfError("the login form expired or came from elsewhere: reload the login page")
     target = _safe_next(request, next_url)
+    now = ws.clock()
+    wait_s = ws.login_throttle.retry_after_s(username, now)
+    if wait_s is not None:
+        LOGGER.warning("login of %r refused for %d s: too many failed logins", username, wait_s)
+        page = _login_page(request, ws, next_url=target, status=429,
+                           error=f"too many failed logins: try again in {(wait_s + 59) // 60} min")
+        page.headers["Retry-After"] = str(wait_s)
+        return page
     try:
-        opened = sessions.login(ws.store, username, password, ws.clock())
+        opened = sessions.login(ws.store, username, password, now)
     except AuthenticationError as exc:
+        ws.login_throttle.failed(username, now)
         return _login_page(request, ws, next_url=target, error=str(exc), status=401)
+    ws.login_throttle.succeeded(username)
     response = RedirectResponse(target, status_code=303)
     _cookie(response, request, ws, (SESSION_COOKIE, opened.token), int(ws.store.config.session_max_age_s))
     response.delete_cookie(LOGIN_COOKIE, path=base_url(request) or "/")

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -15,6 +15,7 @@ import jinja2
 from fastapi import Depends, Request
 
 from dvt_us.service.review.store import ReviewStore
+from dvt_us.service.workspace.login_throttle import LoginThrottle
 from dvt_us.service.workspace.visits import WorkspaceData
 
 FinalHook = Callable[[int], object]
@@ -34,6 +35,8 @@ class Workspace:
     on_final: FinalHook | None
     secure_cookies: bool
     """Set the ``Secure`` flag on the cookies (the service is behind HTTPS)."""
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    """Failed logins per username (this process)."""
 
 
 def utc_now() -> datetime:

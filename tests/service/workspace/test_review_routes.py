@@ -89,6 +89,26 @@ def test_login_cookies_are_strict_and_httponly_and_bad_logins_are_refused(desk: 
         assert "; secure" in _cookie(page, "dvtus_login").lower()
 
 
+def test_failed_logins_of_a_username_are_throttled_then_a_good_login_clears_them(desk: Desk) -> None:
+    client, _ = desk.client()
+
+    def attempt(username: str, password: str) -> int:
+        token = LOGIN_TOKEN.search(client.get(f"{MOUNT}/login").text).group(1)
+        done = client.post(f"{MOUNT}/login", data={"username": username, "password": password, "login_token": token},
+                           follow_redirects=False)
+        if done.status_code == 429:
+            assert int(done.headers["retry-after"]) > 0 and "too many failed logins" in done.text
+        return done.status_code
+
+    assert [attempt("bob", "not bob's password") for _ in range(6)] == [401] * 5 + [429]
+    assert attempt("bob", PASSWORD) == 429, "refused while throttled, even with the right password"
+    assert attempt("BOB ", PASSWORD) == 429, "the count is per username, whatever its case"
+    assert attempt("nobody", "guess") == 401, "other usernames are not affected"
+    assert attempt("ann", "wrong password!") == 401
+    assert attempt("ann", PASSWORD) == 303
+    assert [attempt("ann", "wrong password!") for _ in range(5)] == [401] * 5, "a good login cleared ann's count"
+
+
 def test_every_unsafe_call_needs_the_sessions_csrf_token(desk: Desk) -> None:
     client, csrf = desk.client("ann")
     refused = client.post(f"{MOUNT}/studies/{desk.baseline}/read", follow_redirects=False)
