@@ -4,9 +4,9 @@ One player per shown clip, with its area plot and colour Doppler frame, beside t
 report; and the Jinja2 environment of the workspace's templates.
 
 The review page includes ``clip_viewer.html.j2`` with a :class:`ViewerContext` as ``viewer`` (and loads
-``static/clip_viewer.js`` and ``static/workspace.css``, which the partial does not); ``viewer_page.html.j2`` is
-the standalone page around it. Every URL in the context starts with the app's mount path, so the pages
-link only to the workspace itself.
+``static/keys.js``, ``static/clip_viewer.js`` and ``static/workspace.css``, which the partial does not);
+``viewer_page.html.j2`` is the standalone page around it. Every URL in the context starts with the app's
+mount path, so the pages link only to the workspace itself.
 """
 
 from __future__ import annotations

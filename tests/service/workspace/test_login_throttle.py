@@ -1,4 +1,4 @@
-"""The failed-login throttle on its own: a sliding window per username."""
+"""The failed-login throttle on its own: a sliding window per username, on an explicit clock."""
 
 from __future__ import annotations
 
@@ -9,15 +9,20 @@ from dvt_us.service.workspace.login_throttle import LoginThrottle
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
+def at(offset_s: int) -> datetime:
+    """A fixed instant ``offset_s`` after T0 (the throttle is given its clock; nothing is timed)."""
+    return T0 + timedelta(seconds=offset_s)
+
+
 def test_failures_expire_after_the_window() -> None:
     throttle = LoginThrottle(max_failures=3, window=timedelta(minutes=10))
-    for minute in (0, 1, 2):
-        assert throttle.retry_after_s("ann", T0 + timedelta(minutes=minute)) is None
-        throttle.failed("ann", T0 + timedelta(minutes=minute))
-    assert throttle.retry_after_s("ann", T0 + timedelta(minutes=2)) == 8 * 60  # until the first failure expires
-    assert throttle.retry_after_s("Ann", T0 + timedelta(minutes=9, seconds=59)) == 1
-    assert throttle.retry_after_s("ann", T0 + timedelta(minutes=10)) is None  # one failure left the window
-    throttle.failed("ann", T0 + timedelta(minutes=10))
-    assert throttle.retry_after_s("ann", T0 + timedelta(minutes=10)) == 60
+    for offset_s in (0, 60, 120):
+        assert throttle.retry_after_s("ann", at(offset_s)) is None
+        throttle.failed("ann", at(offset_s))
+    assert throttle.retry_after_s("ann", at(120)) == 480  # until the first failure leaves the window
+    assert throttle.retry_after_s("Ann", at(599)) == 1
+    assert throttle.retry_after_s("ann", at(600)) is None  # one failure left the window
+    throttle.failed("ann", at(600))
+    assert throttle.retry_after_s("ann", at(600)) == 60
     throttle.succeeded("ANN")
-    assert throttle.retry_after_s("ann", T0 + timedelta(minutes=10)) is None
+    assert throttle.retry_after_s("ann", at(600)) is None

@@ -213,16 +213,8 @@
   });
   activate(0, false);
 
-  function typing(target) {
-    const tag = target && target.tagName;
-    if (tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable)) {
-      return true;
-    }
-    return tag === "INPUT" && !["range", "checkbox", "button"].includes(target.type);
-  }
-
   document.addEventListener("keydown", function (event) {
-    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) {
+    if (event.ctrlKey || event.metaKey || event.altKey || window.dvtusKeys.typing(event.target)) {
       return;
     }
     const player = players[active];

@@ -165,16 +165,8 @@
     form.dataset.segment = segments[current].dataset.key;
   }
 
-  function typing(target) {
-    const tag = target && target.tagName;
-    if (tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable)) {
-      return true;
-    }
-    return tag === "INPUT" && !["range", "checkbox", "button"].includes(target.type);
-  }
-
   document.addEventListener("keydown", function (event) {
-    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target) || (dialog && !dialog.hidden)) {
+    if (event.ctrlKey || event.metaKey || event.altKey || window.dvtusKeys.typing(event.target) || (dialog && !dialog.hidden)) {
       return;
     }
     let handled = true;
