@@ -28,8 +28,8 @@ from pynetdicom.transport import ThreadedAssociationServer
 from dvt_us.service.config import DicomNodeConfig
 from dvt_us.service.dimse_status import (
     OUTCOME_STATUS,
-    HandOnError,
     StoreStatus,
+    hand_on,
     response,
     rule_for,
 )
@@ -266,7 +266,7 @@ class DicomNode:
         try:
             data = _part10(event, calling)
             receipt = self._store.put(data, calling, expected_sop_class_uid=str(event.context.abstract_syntax))
-            self._hand_on(receipt.instance)
+            hand_on(self._on_stored, receipt.instance)
         except Exception as exc:  # the one place a C-STORE failure becomes a status (dimse_status.RULES)
             return self._refuse(exc, data, calling, sop_instance)
         status = OUTCOME_STATUS[receipt.outcome]
@@ -275,22 +275,9 @@ class DicomNode:
         comment = "" if receipt.quarantined is None else "differs from the stored copy; first kept"
         return response(status, comment)
 
-    def _hand_on(self, instance: StoredInstance) -> None:
-        try:
-            self._on_stored(instance)
-        except Exception as exc:
-            LOGGER.error("%s is on disk at %s but on_stored raised", instance.sop_instance_uid, instance.path)
-            raise HandOnError(f"stored, not queued for analysis; send again ({type(exc).__name__}: {exc})") from exc
-
     def _refuse(self, exc: Exception, data: bytes, calling: str, sop_instance: str) -> Dataset:
         rule = rule_for(exc)
-        quarantined = ""
-        if rule.quarantine and data:
-            try:
-                quarantined = f"; quarantined as {self._store.quarantine(data, str(exc), calling).name}"
-            except OSError:
-                LOGGER.exception("C-STORE %s from %s: could not quarantine %d bytes", sop_instance, calling,
-                                 len(data))
+        quarantined = self._store.quarantine_or_log(data, str(exc), calling) if rule.quarantine and data else ""
         unexpected = rule.exception is Exception
         LOGGER.log(logging.ERROR if unexpected else logging.WARNING, "C-STORE %s from %s: 0x%04X %s: %s%s",
                    sop_instance, calling, rule.status, rule.status.name, exc, quarantined, exc_info=unexpected)

@@ -8,6 +8,8 @@ change both together.
 from __future__ import annotations
 
 import enum
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
@@ -18,7 +20,9 @@ from dvt_us.service.instance_store import (
     StorageFullError,
     StoreOutcome,
 )
+from dvt_us.service.instances import StoredInstance
 
+LOGGER = logging.getLogger("dvt_us.service.dicom_node")
 MAX_ERROR_COMMENT_CHARS = 64
 """Error Comment (0000,0902) is LO: at most 64 characters."""
 
@@ -45,6 +49,15 @@ class StoreStatus(enum.IntEnum):
 
 class HandOnError(Exception):
     """The instance is stored, but ``on_stored`` (the hand-on to the job queue) raised."""
+
+
+def hand_on(on_stored: Callable[[StoredInstance], None], instance: StoredInstance) -> None:
+    """Call ``on_stored`` for a stored instance; its failure becomes :class:`HandOnError` (the sender retries)."""
+    try:
+        on_stored(instance)
+    except Exception as exc:
+        LOGGER.error("%s is on disk at %s but on_stored raised", instance.sop_instance_uid, instance.path)
+        raise HandOnError(f"stored, not queued for analysis; send again ({type(exc).__name__}: {exc})") from exc
 
 
 @dataclass(frozen=True)

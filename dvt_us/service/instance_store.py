@@ -361,6 +361,14 @@ class InstanceStore:
         LOGGER.warning("quarantined %d bytes from %s as %s: %s", len(data), calling_ae_title, path.name, reason)
         return path
 
+    def quarantine_or_log(self, data: bytes, reason: str, calling_ae_title: str) -> str:
+        """:meth:`quarantine` for a refusal: ``"; quarantined as NAME"``, or ``""`` (logged) if it cannot be kept."""
+        try:
+            return f"; quarantined as {self.quarantine(data, reason, calling_ae_title).name}"
+        except OSError:
+            LOGGER.exception("could not quarantine %d bytes from %s (%s)", len(data), calling_ae_title, reason)
+            return ""
+
     def free_disk_mb(self) -> float:
         """Free space of the file system holding the data folder, in MiB (available to this user)."""
         return shutil.disk_usage(self.root).free / (1024 * 1024)

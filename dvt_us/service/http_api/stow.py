@@ -26,7 +26,7 @@ from pydicom.dataset import Dataset
 from starlette.concurrency import run_in_threadpool
 
 from dvt_us.service.dicom_node import DOCUMENT_STORAGE, IMAGE_STORAGE, IMAGE_TRANSFER_SYNTAXES, NATIVE_TRANSFER_SYNTAXES
-from dvt_us.service.dimse_status import HandOnError
+from dvt_us.service.dimse_status import hand_on
 from dvt_us.service.http_api.multipart_related import BodyPart, PartSpool, related_boundary
 from dvt_us.service.http_api.problems import LowDiskError, NotAcceptableError, PayloadTooLargeError
 from dvt_us.service.http_api.schemas import StudyUid
@@ -136,7 +136,7 @@ def take_part(intake: Intake, part: BodyPart, data: bytes, study_uid: str | None
     try:
         _check(part, envelope, study_uid)
         receipt = intake.store.put(data, STOW_SOURCE, expected_sop_class_uid=envelope.sop_class_uid)
-        _hand_on(intake, receipt.instance)
+        hand_on(intake.on_stored, receipt.instance)
     except Exception as exc:  # the one place a STOW-RS part's failure becomes a reason (stow_status.RULES)
         return _refuse(intake, exc, part, data, envelope)
     instance = receipt.instance
@@ -146,22 +146,9 @@ def take_part(intake: Intake, part: BodyPart, data: bytes, study_uid: str | None
                       warning=OUTCOME_WARNING[receipt.outcome])
 
 
-def _hand_on(intake: Intake, instance: StoredInstance) -> None:
-    try:
-        intake.on_stored(instance)
-    except Exception as exc:
-        log.error("%s is on disk at %s but on_stored raised", instance.sop_instance_uid, instance.path)
-        raise HandOnError(f"stored, not queued for analysis; send again ({type(exc).__name__}: {exc})") from exc
-
-
 def _refuse(intake: Intake, exc: Exception, part: BodyPart, data: bytes, envelope: Envelope) -> PartResult:
     rule = rule_for(exc)
-    quarantined = ""
-    if rule.quarantine and data:
-        try:
-            quarantined = f"; quarantined as {intake.store.quarantine(data, str(exc), STOW_SOURCE).name}"
-        except OSError:
-            log.exception("STOW-RS part %d: could not quarantine %d bytes", part.number, len(data))
+    quarantined = intake.store.quarantine_or_log(data, str(exc), STOW_SOURCE) if rule.quarantine and data else ""
     unexpected = rule.exception is Exception
     log.log(logging.ERROR if unexpected else logging.WARNING, "STOW-RS part %d (%s): 0x%04X %s: %s%s", part.number,
             envelope.sop_instance_uid, rule.reason, rule.reason.name, exc, quarantined, exc_info=unexpected)
