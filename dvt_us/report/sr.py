@@ -47,7 +47,8 @@ E = TypeVar("E")
 
 SERIES_DESCRIPTION = "dvt-us venous duplex measurements"
 VERIFYING_ORGANIZATION = "dvt-us core-lab review"
-"""Verifying Organization of a final SR (the reader workspace does not know the core lab's legal name)."""
+"""The Verifying Organization of a final SR whose report names none (``provenance.review.verifying_organization``,
+from the service's ``review.verifying_organization``)."""
 DEVICE_NAMESPACE = uuid.UUID("1b7d5c2a-8e44-5f0b-b6a3-4c9e2d7f1a60")
 """Namespace of the device observer UID: ``2.25.<uuid5(software name + version)>``, stable per version."""
 
@@ -163,7 +164,8 @@ def _verification(doc: dict[str, Any]) -> dict[str, Any]:
         return {"is_final": False, "is_verified": False}
     name = str(signature["printed_name"]).replace("^", " ")[:64]
     return {"is_final": True, "is_verified": True, "verifying_observer_name": f"{name}^",
-            "verifying_organization": VERIFYING_ORGANIZATION}
+            "verifying_organization": str(doc["provenance"]["review"].get("verifying_organization")
+                                          or VERIFYING_ORGANIZATION)[:64]}
 
 
 def write_sr(visit: VisitFolder, path: Path) -> Path:

@@ -112,6 +112,8 @@ class ReviewConfig(_Strict):
     password_hash: PasswordHashConfig = PasswordHashConfig()
     final_dir: Path | None = None
     """Where final visit folders are written; default ``<data_dir>/final``."""
+    verifying_organization: str = Field(default="dvt-us core-lab review", min_length=1, max_length=64)
+    """The core lab named as Verifying Organization in a final (signed) SR; a DICOM LO, 64 characters at most."""
 
 
 class ServiceConfig(_Strict):

@@ -3,16 +3,24 @@
 ``<final_root>/<subject>/<visit>/`` gets the model folder's masks, key frames and source headers, the final
 report.json (:func:`~dvt_us.service.review.final_report.final_document`) and, from
 :func:`~dvt_us.report.visit_outputs.write_visit_outputs`, new HTML/PDF, encapsulated PDF, SR and SEG
-instances. A folder written before from another version moves to ``<final_root>/_superseded/``. Send the
-returned outputs to the PACS destinations only after this returns.
+instances. A folder written before from another version moves to ``<final_root>/_superseded/``, and so does
+the folder of a study that is no longer final (:func:`withdraw_final_outputs`: an amended final read re-opened
+it). Send the returned outputs to the PACS destinations only after this returns.
+
+Writes and withdrawals of one study hold an exclusive lock (``<final_root>/.locks/study-<id>.lock``, flock),
+so two service processes sharing the folder cannot interleave them, and each reads the study's final read only
+once it holds the lock: the last writer writes the newest signed version.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +51,20 @@ from dvt_us.service.review.store import ReviewStore, aware
 from dvt_us.service.review.studies import latest_versions, study_row
 
 SUPERSEDED_DIR = "_superseded"
+LOCK_DIR = ".locks"
+
+
+@contextmanager
+def study_lock(final_root: Path, study_id: int) -> Iterator[None]:
+    """Hold the study's exclusive final-folder lock (blocks while another thread or process holds it)."""
+    locks = final_root / LOCK_DIR
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"study-{study_id}.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,7 @@ def _final_read(store: ReviewStore, study_id: int) -> _FinalRead:
                            "content_sha256": final.content_sha256},
             "signatures": [{"slot": slot.value, "version": row.version, **sigs[row.id].manifest()}
                            for slot, row in sorted(signed.items(), key=lambda item: list(ReadSlot).index(item[0]))],
+            "verifying_organization": store.config.verifying_organization,
             "rules": {"double_read": store.rules.double_read, "must_agree": sorted(store.rules.must_agree),
                       "residual_diameter_tolerance_mm": store.rules.residual_diameter_tolerance_mm},
         }
@@ -124,9 +147,22 @@ def write_final_outputs(store: ReviewStore, actor: User | None, study_id: int, f
     at = aware(now)
     if actor is not None:
         authorise(actor, Action.FINAL_WRITE)
+    root = final_root.resolve()
+    with study_lock(root, study_id):
+        return _write_final_outputs(store, actor, study_id, root, at)
+
+
+def _superseded_path(root: Path, subject: str, visit: str, at: datetime) -> Path:
+    stamp = at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = root / SUPERSEDED_DIR / subject / visit / stamp
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write_final_outputs(store: ReviewStore, actor: User | None, study_id: int, root: Path,
+                         at: datetime) -> FinalOutputs:
     final = _final_read(store, study_id)
     model = VisitFolder.open(final.folder)
-    root = final_root.resolve()
     document = final_document(model.document, final.content, final.review,
                               _baseline_segments(model.document, final.folder, root))
     destination = root / final.subject / final.visit
@@ -141,10 +177,7 @@ def write_final_outputs(store: ReviewStore, actor: User | None, study_id: int, f
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if destination.exists():
-        stamp = at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        superseded = root / SUPERSEDED_DIR / final.subject / final.visit / stamp
-        superseded.parent.mkdir(parents=True, exist_ok=True)
-        destination.rename(superseded)
+        destination.rename(_superseded_path(root, final.subject, final.visit, at))
     staging.rename(destination)
     outputs = _moved(outputs, staging, destination)
     report_json = destination / REPORT_FILE
@@ -160,3 +193,30 @@ def write_final_outputs(store: ReviewStore, actor: User | None, study_id: int, f
                                            "files": [str(p.relative_to(destination)) for p in written],
                                            "skipped": list(outputs.skipped)}, now=at)
     return FinalOutputs(destination, report_json, outputs, final.content_sha256, report_sha)
+
+
+def withdraw_final_outputs(store: ReviewStore, study_id: int, final_root: Path, now: datetime) -> Path | None:
+    """Move the final folder of a study that is no longer final to ``_superseded/``; where it went, or None.
+
+    A signed amendment of the final read can re-open a study (the reads now disagree): its old final folder
+    must not stay where final outputs are picked up. Instances already sent to PACS stay there (C-STORE cannot
+    recall them); the next final write sends the new ones. ReviewConflictError when the study is final.
+    """
+    at = aware(now)
+    root = final_root.resolve()
+    with study_lock(root, study_id), store.write() as session:
+        row = study_row(session, study_id)
+        if row.state is ReviewState.FINAL:
+            raise ReviewConflictError(f"study {study_id} is final: its final folder stays")
+        if row.final_folder is None:
+            return None
+        folder = Path(row.final_folder)
+        moved: Path | None = None
+        if folder.exists():
+            moved = _superseded_path(root, row.subject, row.visit, at)
+            folder.rename(moved)
+        row.final_folder, row.final_content_sha256, row.updated_at = None, None, at
+        audit.append(session, audit.SYSTEM_ACTOR, "final.withdraw", f"study:{study_id}",
+                     {"folder": str(folder), "moved_to": None if moved is None else str(moved),
+                      "state": row.state.value}, now=at)
+        return moved

@@ -41,7 +41,8 @@ class SignOutcome:
     study: ReviewStudy
     standing: StudyStanding
     final_outputs_due: bool
-    """The study is final and its final visit folder is missing or was written from other content."""
+    """The final visit folder must be written (the study is final and its folder is missing or was written from
+    other content) or withdrawn (a signed amendment took the study out of final)."""
 
 
 def sign_read(store: ReviewStore, user: User, read_id: int, password: str, now: datetime, *,
@@ -83,10 +84,11 @@ def sign_read(store: ReviewStore, user: User, read_id: int, password: str, now: 
         standing = refresh_state(store, session, study, at)
         session.flush()
         record = Signature.from_row(signature)
-        due = standing.state is ReviewState.FINAL and (
-            study.final_folder is None
-            or study.final_content_sha256 != latest_versions(session, study.id, signed_only=True)[
-                standing.final_slot or ReadSlot.READ_1].content_sha256)
+        if standing.state is ReviewState.FINAL:
+            due = study.final_folder is None or study.final_content_sha256 != latest_versions(
+                session, study.id, signed_only=True)[standing.final_slot or ReadSlot.READ_1].content_sha256
+        else:
+            due = study.final_folder is not None
         audit.append(session, user.username, "read.sign", f"read:{row.id}",
                      {"study": row.study_id, "slot": row.slot, "version": row.version, **record.manifest(),
                       "study_state": standing.state.value}, now=at)
