@@ -17,6 +17,7 @@ from typing import Self
 
 from pydicom import uid as uids
 from pydicom.dataset import Dataset
+from pydicom.filereader import _read_file_meta_info, read_preamble
 from pynetdicom import AE, evt, register_uid
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode_file_meta
@@ -25,6 +26,7 @@ from pynetdicom.service_class import StorageServiceClass
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
+from dvt_us.service import receive_spool
 from dvt_us.service.config import DicomNodeConfig
 from dvt_us.service.dimse_status import (
     OUTCOME_STATUS,
@@ -125,16 +127,27 @@ def _calling_ae(event: Event) -> str:
     return str(event.assoc.requestor.ae_title).strip()
 
 
-def _part10(event: Event, calling_ae_title: str) -> bytes:
-    """The received instance as a Part 10 file: the dataset bytes exactly as sent, after new File Meta.
+def _file_meta(event: Event, calling_ae_title: str) -> bytes:
+    """Preamble, ``DICM`` and the File Meta Information that the received dataset is stored after.
 
-    The File Meta Information is built from the C-STORE request (Media Storage SOP Class/Instance UID from
-    the Affected SOP Class/Instance UID, Transfer Syntax from the presentation context, pynetdicom's
-    Implementation Class UID) plus Source Application Entity Title = the calling AE.
+    Built from the C-STORE request (Media Storage SOP Class/Instance UID from the Affected SOP Class/Instance
+    UID, Transfer Syntax from the presentation context, pynetdicom's Implementation Class UID) plus Source
+    Application Entity Title = the calling AE. The dataset follows exactly as sent.
     """
     meta = event.file_meta
     meta.SourceApplicationEntityTitle = calling_ae_title
-    return b"".join((b"\x00" * 128, b"DICM", encode_file_meta(meta), event.encoded_dataset(include_meta=False)))
+    return b"".join((b"\x00" * 128, b"DICM", encode_file_meta(meta)))
+
+
+def _received_part10(event: Event, file_meta: bytes) -> bytes:
+    """The whole received instance in memory (only to quarantine a refused one); empty if none was received."""
+    spooled = event.dataset_path
+    if not spooled.is_file():
+        return b""
+    with spooled.open("rb") as fp:
+        read_preamble(fp, force=True)
+        _read_file_meta_info(fp)
+        return file_meta + fp.read()
 
 
 class DicomNode:
@@ -195,8 +208,11 @@ class DicomNode:
             (evt.EVT_ACCEPTED, self._on_accepted),
             (evt.EVT_C_ECHO, self._on_c_echo),
             (evt.EVT_C_STORE, self._on_c_store),
+            (evt.EVT_CONN_CLOSE, self._on_closed),
         ]
         address = (self._config.host, self._config.port)
+        receive_spool.enable(self._store.spool_dir)
+        receive_spool.sweep(self._store.spool_dir, self._spool_idle_s)
         self._ae = self._application_entity()
         self._server = self._ae.start_server(address, block=False, evt_handlers=handlers)
         self.state = NodeState.RUNNING
@@ -253,6 +269,21 @@ class DicomNode:
         LOGGER.info("association from %s (%s:%s) accepted", _calling_ae(event), event.assoc.requestor.address,
                     event.assoc.requestor.port)
 
+    @property
+    def _spool_idle_s(self) -> float:
+        """How long a spooled dataset goes unwritten before it counts as an aborted transfer's.
+
+        Twice the network timeout: the association of a transfer that stalled that long has ended.
+        """
+        return 2 * float(self._config.network_timeout_s)
+
+    def _on_closed(self, event: Event) -> None:
+        """Connection closed (released, aborted or timed out): remove what aborted transfers left in the spool."""
+        try:
+            receive_spool.sweep(self._store.spool_dir, self._spool_idle_s)
+        except OSError:
+            LOGGER.exception("the spool %s cannot be swept", self._store.spool_dir)
+
     def _on_c_echo(self, event: Event) -> int:
         LOGGER.info("C-ECHO from %s", _calling_ae(event))
         return int(StoreStatus.SUCCESS)
@@ -262,22 +293,31 @@ class DicomNode:
         calling = _calling_ae(event)
         request = event.request
         sop_instance = str(request.AffectedSOPInstanceUID) if isinstance(request, C_STORE) else "?"
-        data = b""
+        file_meta = b""
         try:
-            data = _part10(event, calling)
-            receipt = self._store.put(data, calling, expected_sop_class_uid=str(event.context.abstract_syntax))
+            file_meta = _file_meta(event, calling)
+            receipt = self._store.put_spooled(event.dataset_path, file_meta, calling,
+                                              expected_sop_class_uid=str(event.context.abstract_syntax))
             hand_on(self._on_stored, receipt.instance)
         except Exception as exc:  # the one place a C-STORE failure becomes a status (dimse_status.RULES)
-            return self._refuse(exc, data, calling, sop_instance)
+            return self._refuse(exc, event, file_meta, calling, sop_instance)
         status = OUTCOME_STATUS[receipt.outcome]
         LOGGER.info("C-STORE %s from %s: 0x%04X %s (%s, %d bytes)", sop_instance, calling, status,
                     receipt.outcome.value, receipt.instance.transfer_syntax_uid, receipt.instance.size_bytes)
         comment = "" if receipt.quarantined is None else "differs from the stored copy; first kept"
         return response(status, comment)
 
-    def _refuse(self, exc: Exception, data: bytes, calling: str, sop_instance: str) -> Dataset:
+    def _refuse(self, exc: Exception, event: Event, file_meta: bytes, calling: str, sop_instance: str) -> Dataset:
         rule = rule_for(exc)
-        quarantined = self._store.quarantine_or_log(data, str(exc), calling) if rule.quarantine and data else ""
+        quarantined = ""
+        if rule.quarantine and file_meta:
+            try:
+                data = _received_part10(event, file_meta)
+            except Exception:  # the refusal is answered whatever the spool holds
+                LOGGER.exception("the refused C-STORE %s from %s cannot be read back to quarantine", sop_instance,
+                                 calling)
+                data = b""
+            quarantined = self._store.quarantine_or_log(data, str(exc), calling) if data else ""
         unexpected = rule.exception is Exception
         LOGGER.log(logging.ERROR if unexpected else logging.WARNING, "C-STORE %s from %s: 0x%04X %s: %s%s",
                    sop_instance, calling, rule.status, rule.status.name, exc, quarantined, exc_info=unexpected)

@@ -4,6 +4,7 @@ Layout under ``root``::
 
     instances/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm
     quarantine/<UTC time>-<uuid>.dcm   (+ .json: reason, calling AE, size, time, sha256)
+    spool/                             C-STORE datasets while they arrive (not acknowledged yet)
 
 A file is written to a temporary name in its destination folder, flushed and fsync'ed, renamed into place
 with :func:`os.replace`, and the folder is fsync'ed (folders created on the way are fsync'ed in their
@@ -17,6 +18,7 @@ association thread.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import errno
 import hashlib
@@ -29,15 +31,19 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 import pydicom
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import _read_file_meta_info, read_preamble
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+from pydicom.valuerep import VR as VR_
 
 from dvt_us.ingest.problems import ProblemCode
 from dvt_us.service.instances import StoredInstance
@@ -48,6 +54,7 @@ MAX_UID_CHARS = 64
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 _REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 _OUT_OF_SPACE = {errno.ENOSPC, errno.EDQUOT}
+UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
 class InvalidInstanceError(Exception):
@@ -128,24 +135,39 @@ def _uid(ds: Dataset, keyword: str) -> str:
     return value
 
 
-def _dataset_offset(data: bytes) -> int:
-    fp = io.BytesIO(data)
-    read_preamble(fp, force=False)
-    _read_file_meta_info(fp)
-    return fp.tell()
+DEFER_BYTES = 64 * 1024
+"""Values longer than this (pixel data, mostly) are not read by :func:`inspect`; their extent is checked."""
 
 
-def inspect(data: bytes) -> InstanceHeader:
-    """Parse a Part 10 file and check what the store needs; raise :class:`InvalidInstanceError` if it cannot.
+def _decode_all(ds: Dataset, size: int | None) -> None:
+    """Decode every element of ``ds``, sequences included, except the deferred long values; check every extent.
 
-    Every element (sequences included) is decoded once, so a garbled value is found here rather than by a
-    worker later. Pixel data is not decoded.
+    ``size``: of the file the dataset was read from, which a deferred value must lie in; None where the
+    offsets are of another stream (a deflated dataset is inflated in memory).
     """
+    for tag in list(ds.keys()):
+        raw: DataElement | RawDataElement = ds.get_item(tag, keep_deferred=True)  # typed as DataElement only
+        if isinstance(raw, RawDataElement):
+            if size is not None and raw.length != UNDEFINED_LENGTH and raw.value_tell + raw.length > size:
+                raise ValueError(f"{raw.tag} is {raw.length} bytes from offset {raw.value_tell}, past the end of "
+                                 f"the {size}-byte file (truncated?)")
+            if raw.value is None and raw.length:
+                continue  # deferred: not read (an undefined-length one was scanned up to its delimiter)
+        element = ds[tag]
+        if element.VR == VR_.SQ:
+            for item in element.value:
+                _decode_all(item, size)
+
+
+def _inspect(fp: BinaryIO, size: int) -> InstanceHeader:
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=False)
-        for _ in ds.iterall():  # decodes every raw element
-            pass
-        offset = _dataset_offset(data)
+        ds = pydicom.dcmread(fp, force=False, defer_size=DEFER_BYTES)
+        deflated = ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+        _decode_all(ds, None if deflated else size)
+        fp.seek(0)
+        read_preamble(fp, force=False)
+        _read_file_meta_info(fp)
+        offset = fp.tell()
     except InvalidDicomError as exc:
         raise InvalidInstanceError(ProblemCode.NOT_DICOM, f"not a DICOM Part 10 file: {exc}") from exc
     except Exception as exc:  # any parser failure becomes a quoted reason
@@ -165,6 +187,21 @@ def inspect(data: bytes) -> InstanceHeader:
         study_instance_uid=uids["StudyInstanceUID"], series_instance_uid=uids["SeriesInstanceUID"],
         transfer_syntax_uid=transfer_syntax, dataset_offset=offset,
     )
+
+
+def inspect(data: bytes) -> InstanceHeader:
+    """Parse a Part 10 file and check what the store needs; raise :class:`InvalidInstanceError` if it cannot.
+
+    Every element (sequences included) is decoded once, so a garbled value is found here rather than by a
+    worker later. Pixel data is neither decoded nor copied: a long value is skipped, its extent checked.
+    """
+    return _inspect(io.BytesIO(data), len(data))
+
+
+def inspect_file(path: Path) -> InstanceHeader:
+    """:func:`inspect` of a Part 10 file on disk, reading its elements but not its long values."""
+    with path.open("rb") as fp:
+        return _inspect(fp, os.fstat(fp.fileno()).st_size)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -198,6 +235,39 @@ def _write_temporary(folder: Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        Path(name).unlink(missing_ok=True)
+        _raise_if_full(exc)
+        raise
+    return Path(name)
+
+
+def _copy_range(source: BinaryIO, target: BinaryIO, offset: int, count: int) -> None:
+    """``count`` bytes of ``source`` from ``offset`` appended to ``target``, copied by the kernel where it can."""
+    target.flush()
+    position, left = offset, count
+    try:
+        while left:
+            copied = os.copy_file_range(source.fileno(), target.fileno(), left, position)
+            if copied == 0:
+                raise OSError(errno.EIO, f"{source.name}: ended {left} bytes early")
+            position, left = position + copied, left - copied
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+        source.seek(position)
+        shutil.copyfileobj(source, target, length=1 << 20)  # another file system: copy through user space
+
+
+def _copy_temporary(folder: Path, head: bytes, source: Path, offset: int) -> Path:
+    """:func:`_write_temporary` of ``head`` followed by ``source`` from ``offset`` to its end."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".incoming-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh, source.open("rb") as src:
+            fh.write(head)
+            _copy_range(src, fh, offset, os.fstat(src.fileno()).st_size - offset)
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
@@ -248,6 +318,8 @@ class InstanceStore:
         self.root = Path(root).resolve()
         self.instances_dir = self.root / "instances"
         self.quarantine_dir = self.root / "quarantine"
+        self.spool_dir = self.root / "spool"
+        """Datasets being received (:mod:`dvt_us.service.receive_spool`); nothing here is acknowledged."""
         _makedirs_durably(self.instances_dir)
         _makedirs_durably(self.quarantine_dir)
         self._lock = threading.Lock()
@@ -298,26 +370,63 @@ class InstanceStore:
         """
         raw = _read_all(data)
         header = inspect(raw)
-        if expected_sop_class_uid is not None and header.sop_class_uid != expected_sop_class_uid:
-            raise SopClassMismatchError(f"SOPClassUID {header.sop_class_uid} but sent as {expected_sop_class_uid}")
+        self._check_sop_class(header, expected_sop_class_uid)
         path = self.path_for(header)
         if path.exists():
             return self._duplicate(raw, header, path, calling_ae_title)
+        temporary = self._temporary(path, lambda folder: _write_temporary(folder, raw))
+        return self._commit(temporary, header, path, len(raw), calling_ae_title=calling_ae_title, raw=lambda: raw)
+
+    def put_spooled(self, spooled: Path, file_meta: bytes, calling_ae_title: str, *,
+                    expected_sop_class_uid: str | None = None) -> StoreReceipt:
+        """:meth:`put` for a received instance spooled to a Part 10 file: the DICOM node's way, for big cines.
+
+        The stored file is ``file_meta`` (preamble, ``DICM`` and the encoded File Meta Information, which replace
+        the spooled file's) followed by the spooled file's dataset, copied by the kernel: the pixel data is
+        neither read into memory nor copied in Python. ``spooled`` is left where it is.
+        """
+        header = inspect_file(spooled)
+        self._check_sop_class(header, expected_sop_class_uid)
+        path = self.path_for(header)
+        stored = dataclasses.replace(header, dataset_offset=len(file_meta))
+
+        def whole() -> bytes:
+            return file_meta + spooled.read_bytes()[header.dataset_offset:]
+
+        if path.exists():
+            return self._duplicate(whole(), stored, path, calling_ae_title)
+        temporary = self._temporary(path, lambda folder: _copy_temporary(folder, file_meta, spooled,
+                                                                            header.dataset_offset))
+        size = temporary.stat().st_size
+        return self._commit(temporary, stored, path, size, calling_ae_title=calling_ae_title, raw=whole)
+
+    @staticmethod
+    def _check_sop_class(header: InstanceHeader, expected_sop_class_uid: str | None) -> None:
+        if expected_sop_class_uid is not None and header.sop_class_uid != expected_sop_class_uid:
+            raise SopClassMismatchError(f"SOPClassUID {header.sop_class_uid} but sent as {expected_sop_class_uid}")
+
+    @staticmethod
+    def _temporary(path: Path, write: Callable[[Path], Path]) -> Path:
+        """The instance written, fsync'ed, to a hidden temporary file in its destination folder."""
         try:
             _makedirs_durably(path.parent)
-            temporary = _write_temporary(path.parent, raw)
+            return write(path.parent)
         except OSError as exc:
             _raise_if_full(exc)
             raise
+
+    def _commit(self, temporary: Path, header: InstanceHeader, path: Path, size: int, *, calling_ae_title: str,
+                raw: Callable[[], bytes]) -> StoreReceipt:
+        """Rename the temporary file into place (unless another association stored it first), fsync the folder."""
         with self._lock:
             if path.exists():  # another association stored it while this one was writing
                 temporary.unlink()
-                return self._duplicate(raw, header, path, calling_ae_title)
+                return self._duplicate(raw(), header, path, calling_ae_title)
             os.replace(temporary, path)
         _fsync_dir(path.parent)
-        instance = self._instance(header, path, len(raw), calling_ae_title)
+        instance = self._instance(header, path, size, calling_ae_title)
         LOGGER.info("stored %s (%s) from %s: %d bytes", header.sop_instance_uid, header.sop_class_uid,
-                    calling_ae_title, len(raw))
+                    calling_ae_title, size)
         return StoreReceipt(instance, StoreOutcome.STORED)
 
     def _instance(self, header: InstanceHeader, path: Path, size: int, calling_ae_title: str,

@@ -208,6 +208,7 @@ def test_store_keeps_the_dataset(start_node: Callable[..., Running], name: str, 
     assert running.stored_files() == [instance.path]
     assert instance.size_bytes == instance.path.stat().st_size
     same_instance(instance.path, sent)
+    assert list(running.store.spool_dir.iterdir()) == [], "received into the data folder's spool, then deleted"
 
 
 def test_deflated_transfer_is_stored_deflated(start_node: Callable[..., Running]) -> None:
@@ -229,6 +230,7 @@ def test_dataset_bytes_are_stored_as_sent(start_node: Callable[..., Running], mo
     status = send_raw(running.port, sent, monkeypatch)
     assert status == 0x0000
     [instance] = running.received
+    assert running.store.spool_dir.is_dir() and list(running.store.spool_dir.iterdir()) == []
     offset_sent = instance_store.inspect(sent.read_bytes()).dataset_offset
     stored = instance.path.read_bytes()
     assert stored[instance_store.inspect(stored).dataset_offset:] == sent.read_bytes()[offset_sent:]

@@ -1,0 +1,70 @@
+"""Where pynetdicom writes a C-STORE's dataset while it arrives: a spool folder in the data folder.
+
+With pynetdicom's ``STORE_RECV_CHUNKED_DATASET`` each P-DATA fragment is appended to a temporary Part 10 file
+as it arrives, instead of to a growing buffer that is then copied several times; the C-STORE handler gets
+the file (``event.dataset_path``) and :meth:`~dvt_us.service.instance_store.InstanceStore.put_spooled`
+copies its dataset into the store in the kernel. For a 75 MiB cine that saves about four user-space copies
+and the memory they take.
+
+pynetdicom 3.0 creates that file with ``tempfile.NamedTemporaryFile`` in the system temporary folder. So that
+it lands on the data folder's file system (where the free-disk watermark is checked, and where the kernel
+copy is cheapest), :func:`enable` has it created in ``spool_dir`` instead; when that folder is gone (a node
+in the same process was stopped and its folder removed), in the system temporary folder. pynetdicom deletes
+the file after the handler returns; an association aborted mid-transfer leaves its file, which
+:func:`sweep` removes once nothing has written to it for a while.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import pynetdicom.dimse_messages
+from pynetdicom import _config
+
+LOGGER = logging.getLogger(__name__)
+
+SPOOL_SUFFIX = ".dcm"
+"""pynetdicom's suffix for a spooled dataset."""
+
+_lock = threading.Lock()
+_spool_dirs: list[Path] = []
+"""The folder of the node enabled last (one per process in service; tests start several)."""
+
+
+def _spooled_file(*args: Any, **kwargs: Any) -> IO[bytes]:
+    """``NamedTemporaryFile`` in the spool folder (pynetdicom passes ``delete``, ``mode`` and ``suffix``)."""
+    folder = _spool_dirs[-1] if _spool_dirs else None
+    if folder is not None and folder.is_dir():
+        kwargs.setdefault("dir", folder)
+    spooled: IO[bytes] = tempfile.NamedTemporaryFile(*args, **kwargs)  # noqa: SIM115 - pynetdicom closes it
+    return spooled
+
+
+def enable(spool_dir: Path) -> None:
+    """Receive C-STORE datasets into files in ``spool_dir`` (process-wide: pynetdicom's setting is global)."""
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    with _lock:
+        _spool_dirs[:] = [spool_dir]
+        _config.STORE_RECV_CHUNKED_DATASET = True
+        pynetdicom.dimse_messages.NamedTemporaryFile = _spooled_file  # type: ignore[attr-defined,assignment]
+
+
+def sweep(spool_dir: Path, idle_s: float) -> int:
+    """Delete spooled files nothing has written to for ``idle_s`` seconds (aborted transfers); how many."""
+    removed = 0
+    cutoff = time.time() - idle_s
+    for path in spool_dir.glob(f"*{SPOOL_SUFFIX}"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # pynetdicom deleted it meanwhile
+            continue
+    if removed:
+        LOGGER.info("removed %d spooled dataset(s) of aborted transfers from %s", removed, spool_dir)
+    return removed

@@ -1,0 +1,148 @@
+"""Storing a received instance from its spooled file: the DICOM node's path (no pixel data through Python)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from pathlib import Path
+
+import pydicom
+import pynetdicom.dimse_messages
+import pytest
+from pydicom.encaps import encapsulate
+from pydicom.uid import JPEGBaseline8Bit
+from pynetdicom import _config
+from pynetdicom.dsutils import encode_file_meta
+
+from dvt_us.service import receive_spool
+from dvt_us.service.instance_store import (
+    InstanceStore,
+    InvalidInstanceError,
+    StoreOutcome,
+    _copy_range,
+    inspect,
+    inspect_file,
+)
+from tests.dicom_factory import UltrasoundSpec, ultrasound_dataset
+from tests.service.test_instance_store import part10
+
+
+def our_meta(data: bytes, calling: str = "PACS") -> bytes:
+    """The preamble and File Meta the node writes: the spooled file's, plus the calling AE."""
+    meta = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).file_meta
+    meta.SourceApplicationEntityTitle = calling
+    return b"\x00" * 128 + b"DICM" + encode_file_meta(meta)
+
+
+def spooled(folder: Path, data: bytes, name: str = "received.dcm") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> InstanceStore:
+    return InstanceStore(tmp_path / "data")
+
+
+def test_the_stored_file_is_our_file_meta_then_the_dataset_as_received(store: InstanceStore) -> None:
+    data = part10()
+    header = inspect(data)
+    spool = spooled(store.spool_dir, data)
+    meta = our_meta(data)
+    receipt = store.put_spooled(spool, meta, "PACS")
+    assert receipt.outcome is StoreOutcome.STORED
+    stored = receipt.instance.path.read_bytes()
+    assert stored == meta + data[header.dataset_offset:]
+    assert receipt.instance.size_bytes == len(stored)
+    assert pydicom.dcmread(receipt.instance.path).file_meta.SourceApplicationEntityTitle == "PACS"
+    assert spool.read_bytes() == data, "the spooled file is left for pynetdicom to delete"
+    assert not list(receipt.instance.path.parent.glob(".incoming-*")), "no temporary file left behind"
+
+
+def test_a_spooled_duplicate_is_found_identical_or_conflicting(store: InstanceStore) -> None:
+    data = part10()
+    first = store.put_spooled(spooled(store.spool_dir, data, "a.dcm"), our_meta(data), "PACS")
+    again = store.put_spooled(spooled(store.spool_dir, data, "b.dcm"), our_meta(data, "OTHER"), "OTHER")
+    assert again.outcome is StoreOutcome.DUPLICATE and again.instance.path == first.instance.path
+    ds = pydicom.dcmread(io.BytesIO(data))
+    ds.PatientID = "CHANGED"
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    changed = store.put_spooled(spooled(store.spool_dir, buffer.getvalue(), "c.dcm"), our_meta(data), "PACS")
+    assert changed.outcome is StoreOutcome.CONFLICTING_DUPLICATE and changed.quarantined is not None
+    assert "conflicting-duplicate" in json.loads(changed.quarantined.with_suffix(".json").read_text())["reason"]
+
+
+def test_truncated_native_pixel_data_is_refused_without_reading_it(store: InstanceStore) -> None:
+    data = part10()
+    cut = data[:-100]
+    with pytest.raises(InvalidInstanceError, match="past the end"):
+        inspect(cut)
+    with pytest.raises(InvalidInstanceError, match="past the end"):
+        store.put_spooled(spooled(store.spool_dir, cut), our_meta(data), "PACS")
+    assert not list(store.instances_dir.rglob("*.dcm"))
+
+
+def test_truncated_encapsulated_pixel_data_is_refused() -> None:
+    ds = ultrasound_dataset(UltrasoundSpec(frames=2, rows=32, cols=40))
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.PixelData = encapsulate([b"\xff\xd8" + bytes(2000) + b"\xff\xd9"] * 2)
+    ds["PixelData"].VR = "OB"
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    data = buffer.getvalue()
+    assert inspect(data).transfer_syntax_uid == JPEGBaseline8Bit
+    with pytest.raises(InvalidInstanceError):
+        inspect(data[:-500])
+
+
+def test_inspecting_a_file_agrees_with_inspecting_its_bytes(tmp_path: Path) -> None:
+    data = part10()
+    assert inspect_file(spooled(tmp_path, data)) == inspect(data)
+
+
+def test_a_kernel_copy_from_another_file_system_falls_back_to_a_plain_copy(tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no /dev/shm on this machine")
+    payload = os.urandom(3 << 20)
+    source = shm / f"dvt-us-test-{os.getpid()}.bin"
+    source.write_bytes(payload)
+    try:
+        with source.open("rb") as src, (tmp_path / "copy.bin").open("wb") as dst:
+            dst.write(b"head")
+            _copy_range(src, dst, 1000, len(payload) - 1000)
+    finally:
+        source.unlink()
+    assert (tmp_path / "copy.bin").read_bytes() == b"head" + payload[1000:]
+
+
+def test_sweep_removes_only_what_nothing_wrote_to_lately(tmp_path: Path) -> None:
+    old, fresh, other = tmp_path / "old.dcm", tmp_path / "fresh.dcm", tmp_path / "notes.txt"
+    for path in (old, fresh, other):
+        path.write_bytes(b"x")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    os.utime(other, (an_hour_ago, an_hour_ago))
+    assert receive_spool.sweep(tmp_path, 600) == 1
+    assert not old.exists() and fresh.exists() and other.exists()
+
+
+def test_pynetdicom_spools_received_datasets_into_the_spool_folder(tmp_path: Path) -> None:
+    """pynetdicom's own call (dimse_messages, chunked receive) lands in the folder; elsewhere once it is gone."""
+    folder = tmp_path / "spool"
+    receive_spool.enable(folder)
+    assert _config.STORE_RECV_CHUNKED_DATASET
+    made = pynetdicom.dimse_messages.NamedTemporaryFile(delete=False, mode="wb", suffix=".dcm")
+    made.close()
+    assert Path(made.name).parent == folder
+    folder.joinpath(Path(made.name).name).unlink()
+    folder.rmdir()
+    elsewhere = pynetdicom.dimse_messages.NamedTemporaryFile(delete=False, mode="wb", suffix=".dcm")
+    elsewhere.close()
+    Path(elsewhere.name).unlink()
+    assert Path(elsewhere.name).parent != folder
