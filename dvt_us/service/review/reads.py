@@ -2,6 +2,23 @@
 
 Readers are blinded: a reader gets only their own read; an adjudicator (``read.view_all``) sees every read.
 Every view and change is appended to the audit trail in the same transaction.
+
+When a reader's read may change (:func:`read_changeable`, checked by :func:`edit_read` and :func:`amend_read`
+through :func:`check_changeable`, which a signature needs as well):
+
+- unsigned, it is edited and signed while the study awaits a read (``awaiting_read_1``, ``awaiting_read_2``);
+- signed, it is locked until the study is final, whatever the study's state: awaiting read 2, discordant or
+  in adjudication. A lock that opened only while read 2 is unsigned would tell reader 1 that read 2 was
+  signed and disagrees; an amendment during adjudication that made the reads agree would make the study
+  final on read 1 behind the adjudicator's back. The refusal says only "reads of this study are locked";
+- once the study is final, the owner of the final read (read 1 of a single read or of a concordant double
+  read) may amend it with a reason: version N+1, edited and signed again; the study stays final on version N
+  until then, and the signature recomputes the state (``studies.refresh_state``): final again when the reads
+  still agree, ``discordant`` (and on to adjudication) when the new version disagrees with read 2. A reader
+  whose read is not the final one (read 2, or both reads of an adjudicated study) may not amend after final.
+
+The adjudication read is not blinded and keeps its own rules (:mod:`.adjudication`): edited while in
+adjudication, amended by its adjudicator once final.
 """
 
 from __future__ import annotations
@@ -29,6 +46,28 @@ from dvt_us.service.review.studies import latest_versions, study_row
 
 _READER_SLOTS = (ReadSlot.READ_1, ReadSlot.READ_2)
 _OPEN_FOR_READING = (ReviewState.AWAITING_READ_1, ReviewState.AWAITING_READ_2)
+LOCKED = "reads of this study are locked"
+"""The refusal of a change to a locked reader's read; the same whatever the study's hidden state."""
+
+
+def read_changeable(state: ReviewState, final_slot: ReadSlot | None, slot: ReadSlot, *, signed: bool) -> bool:
+    """Whether a read of ``slot`` (its newest version ``signed`` or not) may change in a study in ``state``.
+
+    The rule of the module docstring: an unsigned reader's read while the study awaits a read, the final read
+    once the study is final; the adjudication read always (its own rules apply).
+    """
+    if slot is ReadSlot.ADJUDICATION:
+        return True
+    if state is ReviewState.FINAL:
+        return final_slot is slot
+    return not signed and state in _OPEN_FOR_READING
+
+
+def check_changeable(session: Session, row: ReadRow) -> None:
+    """ReviewConflictError (:data:`LOCKED`) unless the read version ``row`` may change (:func:`read_changeable`)."""
+    study = study_row(session, row.study_id)
+    if not read_changeable(study.state, study.final_slot, ReadSlot(row.slot), signed=row.signed_at is not None):
+        raise ReviewConflictError(f"read {row.id}: {LOCKED}")
 
 
 @dataclass(frozen=True)
@@ -79,8 +118,9 @@ def new_read(session: Session, study_id: int, slot: ReadSlot, reader: User, cont
 def start_read(store: ReviewStore, user: User, study_id: int, now: datetime) -> Read:
     """The reader's read of the study: their existing one (newest version), or a new read 1 or read 2.
 
-    A new read is prefilled with the model's findings. ReviewConflictError when the study is not open for
-    reading (final, discordant, in adjudication) and the user has no read of it, or both reads are taken.
+    A new read is prefilled with the model's findings. ReviewConflictError, with one message for both, when
+    the user has no read of the study and it is not open for reading (final, discordant, in adjudication) or
+    both reads are taken.
     """
     authorise(user, Action.READ_CREATE)
     at = aware(now)
@@ -101,13 +141,11 @@ def _start_read(store: ReviewStore, session: Session, user: User, study_id: int,
             audit.append(session, user.username, "read.view", f"read:{latest[slot].id}",
                          {"study": study_id, "slot": slot.value, "version": latest[slot].version}, now=at)
             return Read.from_row(latest[slot])
-    if study.state not in _OPEN_FOR_READING:
-        raise ReviewConflictError(f"study {study_id} is {study.state.value}: not open for a new read")
     free = [slot for slot in _READER_SLOTS if slot not in latest]
     if not store.rules.double_read:
         free = [slot for slot in free if slot is ReadSlot.READ_1]
-    if not free:
-        raise ReviewConflictError(f"study {study_id}: every read is taken by another reader")
+    if study.state not in _OPEN_FOR_READING or not free:  # one answer: the state is not the reader's to know
+        raise ReviewConflictError(f"study {study_id} is not open for a new read")
     content = prefill(VisitFolder.open(Path(study.folder)).document)
     row = new_read(session, study_id, free[0], user, content, at=at)
     audit.append(session, user.username, "read.create", f"read:{row.id}",
@@ -123,6 +161,7 @@ def _editable(session: Session, user: User, read_id: int) -> ReadRow:
                                   "a new version")
     if latest_versions(session, row.study_id)[ReadSlot(row.slot)].id != row.id:
         raise ReviewConflictError(f"read {read_id} is not the newest version of its read")
+    check_changeable(session, row)
     return row
 
 
@@ -131,7 +170,7 @@ def edit_read(store: ReviewStore, user: User, read_id: int, edits: Sequence[Find
     """Apply the edits to the reader's unsigned read version, all or none (one form submission).
 
     Raises InvalidReadError for an invalid value or an override without a reason, ReviewConflictError for a
-    signed version, PermissionDeniedError for another reader's read.
+    signed version or a locked read (:func:`read_changeable`), PermissionDeniedError for another reader's read.
     """
     at = aware(now)
     if not edits:
@@ -168,6 +207,8 @@ def amend_read(store: ReviewStore, user: User, read_id: int, reason: str, now: d
     """Version N+1 of the reader's signed version N, to change it; the signed version stays as it was.
 
     ``reason`` (required) is kept with the new version and in the audit trail; sign the new version again.
+    ReviewConflictError (:data:`LOCKED`) when the read is locked (module docstring: a reader's read until the
+    study is final, and then all but the final read).
     """
     at = aware(now)
     why = reason.strip()
@@ -182,6 +223,7 @@ def amend_read(store: ReviewStore, user: User, read_id: int, reason: str, now: d
                                       f"(read {newest.id}) is newer")
         if row.signed_at is None:
             raise ReviewConflictError(f"read {read_id} is not signed: edit it directly")
+        check_changeable(session, row)
         new = ReadRow(study_id=row.study_id, slot=row.slot, reader_id=row.reader_id, version=row.version + 1,
                       content=dict(row.content), content_sha256=row.content_sha256, change_reason=why,
                       created_at=at, updated_at=at, signed_at=None)

@@ -18,7 +18,7 @@ from dvt_us.service.review.enum import Action, ReadSlot, ReviewState
 from dvt_us.service.review.errors import AuthenticationError, ReviewConflictError
 from dvt_us.service.review.models import SignatureRow, UserRow
 from dvt_us.service.review.permissions import authorise
-from dvt_us.service.review.reads import read_row
+from dvt_us.service.review.reads import check_changeable, read_row
 from dvt_us.service.review.records import ReviewStudy, Signature, User
 from dvt_us.service.review.store import ReviewStore, aware
 from dvt_us.service.review.studies import latest_versions, refresh_state, study_row
@@ -75,6 +75,7 @@ def sign_read(store: ReviewStore, user: User, read_id: int, password: str, now: 
             raise ReviewConflictError(f"read {read_id} (version {row.version}) is signed already")
         if latest_versions(session, row.study_id)[row.slot].id != row.id:
             raise ReviewConflictError(f"read {read_id} is not the newest version of its read")
+        check_changeable(session, row)
         row.signed_at = at
         signature = SignatureRow(read_id=row.id, user_id=user.id, username=user.username,
                                  printed_name=user.printed_name, meaning=stated, signed_at=at,

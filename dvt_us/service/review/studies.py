@@ -84,7 +84,12 @@ def latest_versions(session: Session, study_id: int, *, signed_only: bool = Fals
 
 
 def refresh_state(store: ReviewStore, session: Session, row: ReviewStudyRow, now: datetime) -> StudyStanding:
-    """Recompute the study's state from its latest signed reads and store it (with its final read)."""
+    """Recompute the study's state from its latest signed reads and store it (with its final read).
+
+    After a signed amendment of a final study's final read (the only read that may change once final, see
+    :mod:`.reads`) this gives final again, on the new version, or ``discordant`` with no final read when the
+    new version of read 1 disagrees with read 2; an adjudication, once signed, stays final.
+    """
     signed = {slot: ReadContent.from_json(r.content) for slot, r in latest_versions(session, row.id,
                                                                                       signed_only=True).items()}
     started = session.scalar(select(func.count()).select_from(ReadRow).where(

@@ -2,7 +2,9 @@
 
 Each is one review-domain call with the session's user, so an edit, signature or amendment of another user's
 read is refused by the domain (403), and what is sent back is only the caller's own read. A signature that
-makes a study final with its final outputs due calls the workspace's ``on_final(study_id)`` hook once.
+makes a study final with its final outputs due calls the workspace's ``on_final(study_id)`` hook once. The
+study's state in an answer is what the caller may see (:mod:`~dvt_us.service.review.reader_view`): a reader
+who signs learns ``read_submitted`` or ``final``, never ``discordant``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dvt_us.service.review import reads, signing
 from dvt_us.service.review.enum import ReviewState
+from dvt_us.service.review.reader_view import shown_state
 from dvt_us.service.review.reads import ClipEdit, FindingEdit
 from dvt_us.service.review.records import Read
 from dvt_us.service.workspace.auth import SessionDep
@@ -95,6 +98,7 @@ class SignOut(BaseModel):
     read_id: int
     study_id: int
     study_state: str
+    """What the signer may see of the study's state (a reader's state for a reader)."""
     final: bool
     signature: dict[str, str]
 
@@ -123,7 +127,8 @@ def sign_read(ws: WorkspaceDep, active: SessionDep, read_id: ReadId, body: SignI
     outcome = signing.sign_read(ws.store, active.user, read_id, body.password, ws.clock(), meaning=meaning)
     if outcome.final_outputs_due and ws.on_final is not None:
         ws.on_final(outcome.study.id)
-    return SignOut(read_id=read_id, study_id=outcome.study.id, study_state=outcome.study.state.value,
+    shown = shown_state(active.user, outcome.study.state, own_read_signed=True)
+    return SignOut(read_id=read_id, study_id=outcome.study.id, study_state=shown.value,
                    final=outcome.standing.state is ReviewState.FINAL,
                    signature=outcome.signature.manifest())
 

@@ -3,6 +3,8 @@
 Every page calls the review domain with the session's user, so the domain's authorisation and blinding hold:
 a reader's review page is built from :func:`~dvt_us.service.review.reads.own_read` only, and the adjudication
 page from :func:`~dvt_us.service.review.adjudication.adjudication_view`, which only an adjudicator may call.
+A page shows a study's state as the domain says the user may see it (:mod:`~dvt_us.service.review.reader_view`):
+a reader's pages never show, in text, attributes or class names, whether the other read disagrees.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dvt_us.service.review import adjudication, reads, signing, studies, worklis
 from dvt_us.service.review.enum import Action, ReadSlot, ReviewState, Role
 from dvt_us.service.review.errors import NotFoundError
 from dvt_us.service.review.permissions import allowed, authorise
+from dvt_us.service.review.reader_view import ReaderState, parse_shown_state, shown_state, shown_states
 from dvt_us.service.review.records import Read, ReviewStudy, User
 from dvt_us.service.workspace.auth import SessionDep
 from dvt_us.service.workspace.context import Workspace, WorkspaceDep, base_url
@@ -36,7 +39,6 @@ from dvt_us.service.workspace.viewer import ViewerContext, viewer_context
 router = APIRouter()
 StudyId = Annotated[int, PathParam(ge=1)]
 FilterText = Annotated[str | None, Query(max_length=64)]
-OPEN_FOR_READING = (ReviewState.AWAITING_READ_1, ReviewState.AWAITING_READ_2)
 ADJUDICATED_STATES = (ReviewState.DISCORDANT, ReviewState.IN_ADJUDICATION, ReviewState.FINAL)
 REVIEW_SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("N / P", "next / previous segment"), ("S", "save the findings"),
@@ -59,18 +61,19 @@ def worklist_page(request: Request, ws: WorkspaceDep, active: SessionDep, *, tri
                   site: FilterText = None, subject: FilterText = None, visit: FilterText = None,
                   state: FilterText = None) -> HTMLResponse:
     """Studies by trial, site, subject, visit and state, with the count of each state and what the user may do."""
+    user = active.user
     try:
-        chosen = None if _blank(state) is None else ReviewState.parse(str(state))
+        chosen = None if _blank(state) is None else parse_shown_state(user, str(state))
     except ValueError as exc:
         raise BadInputError(str(exc)) from None
     wanted = worklist.WorklistFilter(_blank(trial), _blank(site), _blank(subject), _blank(visit), chosen)
-    board = worklist.worklist(ws.store, active.user, ws.clock(), wanted)
+    board = worklist.worklist(ws.store, user, ws.clock(), wanted)
     filters = {k: v or "" for k, v in (("trial", wanted.trial), ("site", wanted.site), ("subject", wanted.subject),
                                        ("visit", wanted.visit))}
     return render_page(request, ws, "worklist.html.j2", active, board=board, filters=filters,
-                       state=wanted.state, states=list(ReviewState), adjudicated_states=ADJUDICATED_STATES,
-                       open_states=OPEN_FOR_READING, may_read=allowed(active.user, Action.READ_CREATE),
-                       may_adjudicate=allowed(active.user, Action.READ_VIEW_ALL))
+                       state=wanted.state, states=shown_states(user), adjudicated_states=ADJUDICATED_STATES,
+                       may_read=allowed(user, Action.READ_CREATE), free_state=ReaderState.AWAITING_READ,
+                       may_adjudicate=allowed(user, Action.READ_VIEW_ALL))
 
 
 @router.post("/studies/{study_id}/read")
@@ -106,8 +109,10 @@ def review_page(request: Request, ws: WorkspaceDep, active: SessionDep, study_id
     read = reads.own_read(ws.store, user, study_id, ws.clock())
     if read is None:
         raise NotFoundError(f"you hold no read of study {study_id}: start one from the worklist")
+    may_amend = read.signed and reads.read_changeable(study.state, study.final_slot, read.slot, signed=True)
     return render_page(request, ws, "review.html.j2", active, study=study, read=read, viewer=_viewer(request, ws,
                                                                                                   study),
+                       state=shown_state(user, study.state, read.signed), may_amend=may_amend,
                        segments=segment_forms(read.content), clips=clip_forms(read.content),
                        side_choices=SIDE_CHOICES, segment_choices=SEGMENT_CHOICES, meaning=signing.MEANINGS[read.slot],
                        history=_history(ws, user, read), review_shortcuts=REVIEW_SHORTCUTS)

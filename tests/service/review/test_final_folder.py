@@ -61,7 +61,7 @@ def test_concurrent_final_writes_of_one_study_take_turns(store: ReviewStore, tea
         start.wait()
         try:
             written.append(write_final_outputs(store, None, study.id, root, at(offset_s)))
-        except BaseException as exc:  # noqa: BLE001 - the test reports any failure of either writer
+        except BaseException as exc:  # the test reports any failure of either writer
             failed.append(exc)
 
     threads = [threading.Thread(target=write, args=(10 + i,)) for i in range(2)]

@@ -61,7 +61,7 @@ def test_concordant_double_read_is_final(store: ReviewStore, team: Team, visit_d
     assert first.slot is ReadSlot.READ_1 and first.content == prefill(VisitFolder.open(visit_dirs[0]).document)
     second = start_read(store, team.bob, study.id, at(2))
     assert second.slot is ReadSlot.READ_2 and start_read(store, team.ann, study.id, at(3)).id == first.id
-    with pytest.raises(ReviewConflictError, match="every read is taken"):
+    with pytest.raises(ReviewConflictError, match="not open for a new read"):
         start_read(store, team.cy, study.id, at(3))
     with pytest.raises(PermissionDeniedError, match="another user's read"):  # blinded
         get_read(store, team.bob, first.id, at(4))
@@ -104,7 +104,7 @@ def test_discordant_reads_are_adjudicated_and_the_final_outputs_follow_the_signe
     assert _sign(store, team.ann, first, 4) is ReviewState.AWAITING_READ_2
     assert _sign(store, team.bob, second, 5) is ReviewState.DISCORDANT
     board = worklist(store, team.ada, at(6))
-    assert board.counts[ReviewState.DISCORDANT] == 1 and [e.study.id for e in board.entries] == [study.id]
+    assert board.counts[ReviewState.DISCORDANT] == 1 and [e.study_id for e in board.entries] == [study.id]
     assert worklist(store, team.cy, at(6)).entries == ()  # nothing left to read for a third reader
 
     view = adjudication_view(store, team.ada, study.id, at(7))
@@ -190,11 +190,11 @@ def test_the_worklist_filters_and_counts(store: ReviewStore, team: Team, visit_d
     assert everything.total == 2 and everything.counts[ReviewState.AWAITING_READ_2] == 1
     assert everything.counts[ReviewState.AWAITING_READ_1] == 1 and everything.counts[ReviewState.FINAL] == 0
     only = worklist(store, team.ada, at(3), WorklistFilter(state="awaiting read 2"))
-    assert [e.study.id for e in only.entries] == [baseline.id] and only.total == 2  # counts ignore the state
-    assert [e.study.id for e in worklist(store, team.ada, at(3), WorklistFilter(visit="D10")).entries] == [d10.id]
+    assert [e.study_id for e in only.entries] == [baseline.id] and only.total == 2  # counts ignore the state
+    assert [e.study_id for e in worklist(store, team.ada, at(3), WorklistFilter(visit="D10")).entries] == [d10.id]
     assert worklist(store, team.ada, at(3), WorklistFilter(site="nowhere")).total == 0
     mine = worklist(store, team.ann, at(4))
-    assert {(e.study.id, e.my_slot) for e in mine.entries} == {(baseline.id, ReadSlot.READ_1), (d10.id, None)}
+    assert {(e.study_id, e.my_slot) for e in mine.entries} == {(baseline.id, ReadSlot.READ_1), (d10.id, None)}
     with pytest.raises(ValueError, match="unknown review state 'done'"):
         WorklistFilter(state="done")
 

@@ -78,7 +78,7 @@ def test_double_read_adjudication_sign_off_and_audit(browser: Browser, pages: li
                                                      room: ReadingRoom) -> None:
     study = room.studies[1]
     ann = _logged_in(browser, pages, room, "ann")
-    assert ann.locator(".state-counts .state-awaiting_read_1 .n").text_content() == "2"
+    assert ann.locator(".state-counts .state-awaiting_read .n").text_content() == "2"
     start_read(ann, study)
     assert ann.locator(".clip-player").count() >= 1 and ann.locator(".leg-diagram").count() == 1
     key, model, other = _grade_to_override(ann)
