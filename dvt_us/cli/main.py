@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dvt_us import __version__
 from dvt_us.cli import (
     analyze_command,
+    audit_command,
     health_command,
     inspect_command,
     phantom_command,
@@ -23,7 +24,7 @@ from dvt_us.cli import (
 _COMMANDS = {"analyze": analyze_command, "report": report_command, "inspect": inspect_command,
              "phantom": phantom_command, "score": score_command, "serve": serve_command,
              "reprocess": reprocess_command, "health": health_command,
-             "users": users_command}
+             "users": users_command, "audit": audit_command}
 
 
 def build_parser() -> argparse.ArgumentParser:

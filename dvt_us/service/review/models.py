@@ -124,6 +124,7 @@ class AuditRow(Base):
     """One entry of the hash-chained audit trail (append-only); ``seq`` is gapless from 1."""
 
     __tablename__ = "review_audit"
+    __table_args__ = (Index("ix_review_audit_object_action_at", "object", "action", "at"),)
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,4 +1,4 @@
-"""The pages of admins and adjudicators: the audit trail (verify, entries, CSV), agreement, and user accounts.
+"""The pages of admins and adjudicators: the audit trail (verify, entries, exports), agreement, and user accounts.
 
 Each calls the review domain with the session's user; the domain refuses a role that may not (403).
 """
@@ -40,7 +40,7 @@ class ChainOut(BaseModel):
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, ws: WorkspaceDep, active: SessionDep,
                after_seq: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
-    """Entries of the audit trail (oldest first, a page at a time), the chain check and the CSV export."""
+    """Entries of the audit trail (oldest first, a page at a time), the chain check and the exports."""
     entries = audit.audit_entries(ws.store, active.user, ws.clock(), after_seq=after_seq, limit=AUDIT_PAGE_SIZE)
     more = len(entries) == AUDIT_PAGE_SIZE
     return render_page(request, ws, "audit.html.j2", active, entries=entries, after_seq=after_seq,
@@ -56,14 +56,25 @@ def verify_chain(ws: WorkspaceDep, active: SessionDep) -> ChainOut:
                     first_broken_seq=None if result.first_broken is None else result.first_broken.seq)
 
 
+def _download(body: str, media_type: str, filename: str) -> Response:
+    return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                                                          "Cache-Control": "no-store"})
+
+
 @router.get("/audit/export.csv", response_class=Response)
 def export_csv(ws: WorkspaceDep, active: SessionDep) -> Response:
-    """The whole trail as CSV: everything needed to check the chain again without the database."""
+    """The whole trail as CSV, safe to open in a spreadsheet; ``dvt-us audit verify-csv`` re-checks it offline."""
     out = io.StringIO()
     audit.export_csv(ws.store, active.user, out, ws.clock())
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="dvt-us-audit-trail.csv"',
-                             "Cache-Control": "no-store"})
+    return _download(out.getvalue(), "text/csv; charset=utf-8", "dvt-us-audit-trail.csv")
+
+
+@router.get("/audit/export.jsonl", response_class=Response)
+def export_jsonl(ws: WorkspaceDep, active: SessionDep) -> Response:
+    """The whole trail as JSON Lines: the stored values of each entry, one object a line (for programs)."""
+    out = io.StringIO()
+    audit.export_jsonl(ws.store, active.user, out, ws.clock())
+    return _download(out.getvalue(), "application/x-ndjson", "dvt-us-audit-trail.jsonl")
 
 
 @router.get("/agreement", response_class=HTMLResponse)

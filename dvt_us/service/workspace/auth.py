@@ -6,7 +6,8 @@ files and the login page depends on :data:`SessionDep`: it resolves the session 
 pages answer with a redirect to the login page and API calls with 401) and, for POST, PUT, PATCH and DELETE,
 checks the CSRF token of the session, sent as the ``X-CSRF-Token`` header (JavaScript) or the
 ``csrf_token`` form field (forms). The login form itself carries a token bound to a short-lived cookie
-(double submit), so that no other site can log a browser in.
+(double submit), so that no other site can log a browser in. Failed logins of a username are throttled
+(:mod:`~dvt_us.service.workspace.login_throttle`, counted in the audit trail, shared by every process).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def login(request: Request, ws: WorkspaceDep, *, username: Annotated[str, Form(m
         raise CsrfError("the login form expired or came from elsewhere: reload the login page")
     target = _safe_next(request, next_url)
     now = ws.clock()
-    wait_s = ws.login_throttle.retry_after_s(username, now)
+    wait_s = ws.login_throttle.retry_after_s(ws.store, username, now)
     if wait_s is not None:
         LOGGER.warning("login of %r refused for %d s: too many failed logins", username, wait_s)
         page = _login_page(request, ws, next_url=target, status=429,
@@ -107,10 +108,8 @@ def login(request: Request, ws: WorkspaceDep, *, username: Annotated[str, Form(m
         return page
     try:
         opened = sessions.login(ws.store, username, password, now)
-    except AuthenticationError as exc:
-        ws.login_throttle.failed(username, now)
+    except AuthenticationError as exc:  # audited as auth.login_failed: the throttle counts it from there
         return _login_page(request, ws, next_url=target, error=str(exc), status=401)
-    ws.login_throttle.succeeded(username)
     response = RedirectResponse(target, status_code=303)
     _cookie(response, request, ws, (SESSION_COOKIE, opened.token), int(ws.store.config.session_max_age_s))
     response.delete_cookie(LOGIN_COOKIE, path=base_url(request) or "/")

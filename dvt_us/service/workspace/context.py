@@ -36,7 +36,7 @@ class Workspace:
     secure_cookies: bool
     """Set the ``Secure`` flag on the cookies (the service is behind HTTPS)."""
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
-    """Failed logins per username (this process)."""
+    """Failed logins per username (counted in the audit trail)."""
 
 
 def utc_now() -> datetime:

@@ -16,8 +16,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from dvt_us.report.visit_folder import VisitFolder
+from dvt_us.service.review import reads, signing
+from dvt_us.service.review.adjudication import start_adjudication
+from dvt_us.service.review.enum import ReviewState
 from dvt_us.service.review.final_outputs import write_final_outputs
-from dvt_us.service.review.studies import register_visit_folder
+from dvt_us.service.review.reads import FindingEdit
+from dvt_us.service.review.studies import get_study, register_visit_folder
 from dvt_us.service.workspace import create_workspace_app
 from dvt_us.service.workspace.context import utc_now
 from tests.service.workspace.harness import (
@@ -102,7 +106,7 @@ def test_failed_logins_of_a_username_are_throttled_then_a_good_login_clears_them
 
     assert [attempt("bob", "not bob's password") for _ in range(6)] == [401] * 5 + [429]
     assert attempt("bob", PASSWORD) == 429, "refused while throttled, even with the right password"
-    assert attempt("BOB ", PASSWORD) == 429, "the count is per username, whatever its case"
+    assert attempt("BOB ", PASSWORD) == 401, "counted per username as typed: 'BOB ' is another, unknown name"
     assert attempt("nobody", "guess") == 401, "other usernames are not affected"
     assert attempt("ann", "wrong password!") == 401
     assert attempt("ann", PASSWORD) == 303
@@ -165,15 +169,19 @@ def test_a_reader_gets_only_their_own_read_as_json(desk: Desk) -> None:
     assert bob.get(f"{MOUNT}/studies/{desk.d10}/review").status_code == 404  # bob holds no read of it
 
 
+def _read_id(page: str) -> int:
+    return int(page.split('data-read="')[1].split('"', maxsplit=1)[0])
+
+
 def test_wrong_password_locked_versions_and_amendment(desk: Desk) -> None:
     ann, csrf = desk.client("ann")
     ann.post(f"{MOUNT}/studies/{desk.baseline}/read", data={"csrf_token": csrf})
-    read_id = int(ann.get(f"{MOUNT}/studies/{desk.baseline}/review").text.split('data-read="')[1].split('"')[0])
+    read_id = _read_id(ann.get(f"{MOUNT}/studies/{desk.baseline}/review").text)
     headers = {"X-CSRF-Token": csrf}
     wrong = ann.post(f"{MOUNT}/api/reads/{read_id}/sign", json={"password": "not my password"}, headers=headers)
     assert wrong.status_code == 401 and "wrong password" in wrong.json()["detail"]
     signed = ann.post(f"{MOUNT}/api/reads/{read_id}/sign", json={"password": PASSWORD}, headers=headers).json()
-    assert signed["study_state"] == "awaiting_read_2" and not signed["final"]
+    assert signed["study_state"] == "read_submitted" and not signed["final"]
     assert signed["signature"]["meaning"] == "author of read 1" and signed["signature"]["printed_name"] == "Dr Ann"
     content = ann.get(f"{MOUNT}/api/reads/{read_id}").json()["content"]
     seg = content["segments"][0]
@@ -183,11 +191,67 @@ def test_wrong_password_locked_versions_and_amendment(desk: Desk) -> None:
     assert locked.status_code == 409 and "signed and locked" in locked.json()["detail"]
     blank = ann.post(f"{MOUNT}/api/reads/{read_id}/amend", json={"reason": "  "}, headers=headers)
     assert blank.status_code == 422 and "needs a reason" in blank.json()["detail"]
+    early = ann.post(f"{MOUNT}/api/reads/{read_id}/amend", json={"reason": "re-read the CFV clip"}, headers=headers)
+    assert early.status_code == 409 and early.json()["detail"] == f"read {read_id}: reads of this study are locked"
+    page = ann.get(f"{MOUNT}/studies/{desk.baseline}/review").text
+    assert "amend-locked" in page and "Reads of this study are locked." in page
+
+    bob, bob_csrf = desk.client("bob")  # a concordant read 2: final on read 1, which ann may then amend
+    bob.post(f"{MOUNT}/studies/{desk.baseline}/read", data={"csrf_token": bob_csrf})
+    bob_read = _read_id(bob.get(f"{MOUNT}/studies/{desk.baseline}/review").text)
+    final = bob.post(f"{MOUNT}/api/reads/{bob_read}/sign", json={"password": PASSWORD},
+                     headers={"X-CSRF-Token": bob_csrf}).json()
+    assert (final["study_state"], final["final"]) == ("final", True)
+    not_final_read = bob.post(f"{MOUNT}/api/reads/{bob_read}/amend", json={"reason": "second thoughts"},
+                              headers={"X-CSRF-Token": bob_csrf})
+    assert not_final_read.status_code == 409 and "locked" in not_final_read.json()["detail"]
+    assert "amend-locked" in bob.get(f"{MOUNT}/studies/{desk.baseline}/review").text
+    page = ann.get(f"{MOUNT}/studies/{desk.baseline}/review").text
+    assert "amend-locked" not in page and 'id="amend-button"' in page and 'state-final">final<' in page
     amended = ann.post(f"{MOUNT}/api/reads/{read_id}/amend", json={"reason": "re-read the CFV clip"},
                        headers=headers).json()
     assert (amended["version"], amended["signed_at"], amended["change_reason"]) == (2, None, "re-read the CFV clip")
     page = ann.get(f"{MOUNT}/studies/{desk.baseline}/review").text
     assert page.count('class="version"') == 2 and "re-read the CFV clip" in page and 'id="save-button"' in page
+
+
+def test_a_reader_sees_nothing_of_a_discordance_on_the_pages_or_in_answers(desk: Desk) -> None:
+    store, team = desk.review.store, desk.review.team
+    first = reads.start_read(store, team.ann, desk.baseline, utc_now())
+    seg = next(s for s in first.content.segments if s.fields["grade"].model not in (None, 3))
+    reads.edit_read(store, team.ann, first.id, [FindingEdit(seg.key, "grade", 3, "occlusive throughout")],
+                    utc_now())
+    signing.sign_read(store, team.ann, first.id, PASSWORD, utc_now())
+    ann, _ = desk.client("ann")
+    paths = ("/worklist", f"/studies/{desk.baseline}/review", "/worklist?state=read_submitted",
+             "/worklist?state=final")
+    awaiting = {path: ann.get(MOUNT + path).text for path in paths}
+    assert 'data-state="read_submitted"' in awaiting["/worklist"]
+    assert 'class="state state-read_submitted">read submitted<' in awaiting[f"/studies/{desk.baseline}/review"]
+    assert awaiting["/worklist?state=read_submitted"].count('class="study"') == 1
+
+    bob, bob_csrf = desk.client("bob")
+    bob.post(f"{MOUNT}/studies/{desk.baseline}/read", data={"csrf_token": bob_csrf})
+    signed = bob.post(f"{MOUNT}/api/reads/{_read_id(bob.get(f'{MOUNT}/studies/{desk.baseline}/review').text)}/sign",
+                      json={"password": PASSWORD}, headers={"X-CSRF-Token": bob_csrf})
+    assert (signed.json()["study_state"], signed.json()["final"]) == ("read_submitted", False)
+    assert get_study(store, team.ada, desk.baseline, utc_now()).state is ReviewState.DISCORDANT
+    ada, _ = desk.client("ada")
+    assert 'data-state="discordant"' in ada.get(f"{MOUNT}/worklist").text  # the adjudicator sees the truth
+    bob_pages: dict[str, str] = {}
+    for phase in (ReviewState.DISCORDANT, ReviewState.IN_ADJUDICATION):
+        if phase is ReviewState.IN_ADJUDICATION:
+            start_adjudication(store, team.ada, desk.baseline, utc_now())
+            assert 'data-state="in_adjudication"' in ada.get(f"{MOUNT}/worklist").text
+        for path in paths:
+            page = ann.get(MOUNT + path).text
+            assert page == awaiting[path], (phase, path)  # ann cannot tell read 2 was signed, nor how it compares
+            bob_pages.setdefault(path, bob.get(MOUNT + path).text)
+            assert bob.get(MOUNT + path).text == bob_pages[path], (phase, path)
+            for text in (page, bob_pages[path]):
+                assert "discordan" not in text.lower() and "adjudicat" not in text.lower(), (phase, path)
+        refused = ann.get(f"{MOUNT}/worklist", params={"state": phase.value})
+        assert refused.status_code == 422 and "valid: awaiting_read, in_progress, read_submitted, final" in refused.text
 
 
 def test_an_unassigned_clip_is_given_a_segment_and_side_with_a_reason(desk: Desk, workspace_files: WorkspaceFiles,
@@ -220,7 +284,7 @@ def test_worklist_filters_counts_and_actions(desk: Desk) -> None:
     ann, csrf = desk.client("ann")
     page = ann.get(f"{MOUNT}/worklist").text
     assert page.count('class="study"') == 2 and page.count('class="start-read"') == 2
-    assert 'data-state="awaiting_read_1">' in page
+    assert 'data-state="awaiting_read">' in page and "awaiting_read_1" not in page
     ann.post(f"{MOUNT}/studies/{desk.d10}/read", data={"csrf_token": csrf})
     d10 = ann.get(f"{MOUNT}/worklist", params={"visit": "D10"}).text
     assert d10.count('class="study"') == 1 and 'class="open-read"' in d10 and "read 1" in d10
@@ -268,6 +332,6 @@ def test_a_concordant_double_read_is_final_and_the_hook_writes_the_final_outputs
             signed = client.post(f"{MOUNT}/api/reads/{read_id}/sign", json={"password": PASSWORD},
                                  headers={"X-CSRF-Token": csrf}).json()
             states.append((signed["study_state"], signed["final"], len(written)))
-    assert states == [("awaiting_read_2", False, 0), ("final", True, 1)]
+    assert states == [("read_submitted", False, 0), ("final", True, 1)]
     doc = json.loads(written[0].read_text())
     assert doc["read_status"] == "final: concordant double read, signed"
