@@ -55,9 +55,10 @@ def adjudication_view(store: ReviewStore, user: User, study_id: int, now: dateti
 def start_adjudication(store: ReviewStore, user: User, study_id: int, now: datetime) -> Read:
     """The adjudication read of a discordant study: the user's existing one, or a new one from both reads.
 
-    Where the reads agree the adjudication starts from their value; where they disagree, from the model's.
-    The study goes to ``in_adjudication``. ReviewConflictError when the study is not discordant or another
-    adjudicator holds it.
+    Where the reads agree the adjudication starts from their value; where they disagree, from the model's
+    (a segment only one read has, from its clip assignment, starts absent: see
+    :func:`~dvt_us.service.review.read_content.merged_prefill`). The study goes to ``in_adjudication``.
+    ReviewConflictError when the study is not discordant or another adjudicator holds it.
     """
     authorise(user, Action.ADJUDICATE)
     at = aware(now)

@@ -1,4 +1,11 @@
-"""Agreement: the model vs the final read, and reader 1 vs reader 2, as Cohen's kappa per segment and field."""
+"""Agreement: the model vs the final read, and reader 1 vs reader 2, as Cohen's kappa per segment and field.
+
+Kappa needs both raters' values of one finding. Reader 1 vs reader 2 pairs the segments both reads have; the
+model vs the final read pairs the segments the model reported. A segment only one rater has (a reader assigned
+a clip to a segment the model did not report, and the other read did not) is left out of the kappas and
+counted in :attr:`AgreementReport.unpaired_segments`: its derived model values were never the model's report,
+and a segment one reader lacks has no value of the other to compare.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from dvt_us.service.review.fields import FIELDS, category
 from dvt_us.service.review.kappa import Kappa, cohen_kappa
 from dvt_us.service.review.models import ReviewStudyRow
 from dvt_us.service.review.permissions import authorise
-from dvt_us.service.review.read_content import ReadContent
+from dvt_us.service.review.read_content import ReadContent, SegmentRead
 from dvt_us.service.review.records import User
 from dvt_us.service.review.store import ReviewStore
 from dvt_us.service.review.studies import latest_versions
@@ -53,13 +60,28 @@ class AgreementReport:
     studies: int
     by_segment: tuple[FieldAgreement, ...]
     pooled: tuple[FieldAgreement, ...]
+    unpaired_segments: int = 0
+    """Segment findings of the studies that only one rater has, left out of the kappas."""
 
 
-def _pairs(first: ReadContent, second: ReadContent | None) -> list[tuple[str, str, str, str]]:
-    """(segment, field, rater A, rater B) for every categorical field; model vs reader when ``second`` is None."""
+_Paired = list[tuple[SegmentRead, SegmentRead | None]]
+"""Segments both raters have: (rater A's, rater B's); B None when rater A is the model (its values in A's)."""
+
+
+def _paired_segments(first: ReadContent, second: ReadContent | None) -> tuple[_Paired, int]:
+    """The segments both raters have, and how many segments only one has; model vs ``first`` if ``second`` is None."""
+    if second is None:
+        paired: _Paired = [(s, None) for s in first.segments if not s.from_assignment]
+        return paired, len(first.segments) - len(paired)
+    keys_2 = {s.key for s in second.segments}
+    paired = [(s, second.segment(s.key)) for s in first.segments if s.key in keys_2]
+    return paired, len(first.segments) + len(second.segments) - 2 * len(paired)
+
+
+def _pairs(paired: _Paired) -> list[tuple[str, str, str, str]]:
+    """(segment, field, rater A, rater B) for every categorical field; model vs reader where B is None."""
     out = []
-    for s in first.segments:
-        other = None if second is None else second.segment(s.key)
+    for s, other in paired:
         for name, spec in FIELDS.items():
             if not spec.categorical:
                 continue
@@ -81,21 +103,22 @@ def agreement(store: ReviewStore, user: User, comparison: Comparison | str, now:
         if value is not None:
             query = query.where(column == value)
     pairs: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
-    studies = 0
+    studies = unpaired = 0
     with store.write() as session:
         for study in session.scalars(query.order_by(ReviewStudyRow.id)):
             signed = latest_versions(session, study.id, signed_only=True)
             if which is Comparison.MODEL_VS_FINAL:
                 if study.state is not ReviewState.FINAL or study.final_slot is None:
                     continue
-                found = _pairs(ReadContent.from_json(signed[study.final_slot].content), None)
+                paired, left_out = _paired_segments(ReadContent.from_json(signed[study.final_slot].content), None)
             else:
                 if ReadSlot.READ_1 not in signed or ReadSlot.READ_2 not in signed:
                     continue
-                found = _pairs(ReadContent.from_json(signed[ReadSlot.READ_1].content),
-                               ReadContent.from_json(signed[ReadSlot.READ_2].content))
+                paired, left_out = _paired_segments(ReadContent.from_json(signed[ReadSlot.READ_1].content),
+                                                    ReadContent.from_json(signed[ReadSlot.READ_2].content))
             studies += 1
-            for segment, name, a, b in found:
+            unpaired += left_out
+            for segment, name, a, b in _pairs(paired):
                 pairs[(segment, name)].append((a, b))
                 pairs[(ALL_SEGMENTS, name)].append((a, b))
         order = [s.value for s in Segment]
@@ -105,5 +128,6 @@ def agreement(store: ReviewStore, user: User, comparison: Comparison | str, now:
         pooled = tuple(FieldAgreement(ALL_SEGMENTS, name, cohen_kappa(pairs[(ALL_SEGMENTS, name)]))
                        for name in FIELDS if (ALL_SEGMENTS, name) in pairs)
         audit.append(session, user.username, "agreement.view", "agreement",
-                     {"comparison": which.value, "filters": wanted.as_dict(), "studies": studies}, now=now)
-    return AgreementReport(which, studies, by_segment, pooled)
+                     {"comparison": which.value, "filters": wanted.as_dict(), "studies": studies,
+                      "unpaired_segments": unpaired}, now=now)
+    return AgreementReport(which, studies, by_segment, pooled, unpaired)

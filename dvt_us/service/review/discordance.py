@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from dvt_us.service.config import ReviewConfig
 from dvt_us.service.review.enum import ReadSlot, ReviewState
 from dvt_us.service.review.fields import FIELDS, JsonScalar, field_spec
-from dvt_us.service.review.read_content import ReadContent
+from dvt_us.service.review.read_content import ReadContent, SegmentRead
 
 CLIP_ASSIGNMENT = "clip_assignment"
 """The pseudo-field of a discordance in a clip's segment and side (the key is then the SOP Instance UID)."""
+SEGMENT_PRESENCE = "segment"
+"""The pseudo-field of a segment finding only one read has (values ``present``/``absent``)."""
 
 
 @dataclass(frozen=True)
@@ -54,17 +56,40 @@ class Discordance:
     field: str
     read_1: JsonScalar
     read_2: JsonScalar
+    why: str | None = None
+    """Why the reads disagree where the values do not say it (a segment only one read has)."""
+
+
+def _presence(only: SegmentRead, in_read_1: bool) -> Discordance:
+    """A segment that only read 1 (``in_read_1``) or only read 2 has."""
+    why = f"only read {1 if in_read_1 else 2} has segment {only.key}"
+    if only.from_assignment:
+        clips = f"clip{'s' if len(only.assigned_clips) > 1 else ''} {', '.join(only.assigned_clips)}"
+        why += f": it assigned {clips} there, and the model reported no finding for it"
+    values = ("present", "absent") if in_read_1 else ("absent", "present")
+    return Discordance(only.key, SEGMENT_PRESENCE, *values, why=why)
 
 
 def discordances(first: ReadContent, second: ReadContent, rules: DiscordanceRules) -> tuple[Discordance, ...]:
-    """Every field of ``rules.must_agree`` on which the reads disagree, and every clip assigned differently."""
+    """Every field of ``rules.must_agree`` on which the reads disagree, and every clip assigned differently.
+
+    A segment only one read has (from a clip that read assigned to a segment the model did not report) is
+    one discordance, :data:`SEGMENT_PRESENCE`, whatever the rules; its fields are not compared. Read 1's
+    segments come first, then those only read 2 has, then the clips.
+    """
     found = []
+    keys_2 = {s.key for s in second.segments}
     for s1 in first.segments:
+        if s1.key not in keys_2:
+            found.append(_presence(s1, in_read_1=True))
+            continue
         s2 = second.segment(s1.key)
         for name, v1 in s1.fields.items():
             v2 = s2.fields[name]
             if not rules.agree(name, v1.reader, v2.reader):
                 found.append(Discordance(s1.key, name, v1.reader, v2.reader))
+    keys_1 = {s.key for s in first.segments}
+    found.extend(_presence(s2, in_read_1=False) for s2 in second.segments if s2.key not in keys_1)
     for c1 in first.clips:
         c2 = second.clip(c1.sop_instance_uid)
         if (c1.side, c1.segment) != (c2.side, c2.segment):
@@ -74,9 +99,15 @@ def discordances(first: ReadContent, second: ReadContent, rules: DiscordanceRule
 
 
 def agreeing_fields(first: ReadContent, second: ReadContent, rules: DiscordanceRules) -> list[tuple[str, str]]:
-    """The (segment key, field) pairs on which the reads agree (every field not in ``must_agree`` included)."""
-    disagree = {(d.key, d.field) for d in discordances(first, second, rules)}
-    return [(s.key, name) for s in first.segments for name in s.fields if (s.key, name) not in disagree]
+    """The (segment key, field) pairs on which the reads agree (every field not in ``must_agree`` included).
+
+    Only segments both reads have count: a segment one read lacks agrees on nothing.
+    """
+    found = discordances(first, second, rules)
+    disagree = {(d.key, d.field) for d in found}
+    one_read = {d.key for d in found if d.field == SEGMENT_PRESENCE}
+    return [(s.key, name) for s in first.segments if s.key not in one_read for name in s.fields
+            if (s.key, name) not in disagree]
 
 
 @dataclass(frozen=True)

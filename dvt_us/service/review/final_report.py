@@ -4,8 +4,13 @@ Each segment gets the reader's values, ``reader_changed`` where any differs from
 ``reader_changes`` (field, model, reader, reason) listing them; each clip the reader assigned gets its new
 segment and side, ``reader_changed`` and ``reader_assignment``; the legs and the change since baseline are
 recomputed from the final grades; ``read_status`` says how the read became final and ``provenance.review``
-names the reads, their signatures and the rules. The document stays valid under dvt-us-report/1 (the added
-keys sit where the schema allows additional properties).
+names the reads, their signatures and the rules.
+
+A segment the model did not report but the read has (a reader assigned clips to it) is added in report order:
+the finding the pipeline would have derived from those clips, with ``origin: "reader_assignment"``,
+``reader_changed: true`` and, first in its ``reader_changes``, the assignment itself (field ``clips``: the
+model's none, the reader's SOP Instance UIDs, the assignment's reason). The document stays valid under
+dvt-us-report/1 (the added keys sit where the schema allows additional properties).
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from dvt_us.anatomy import Laterality, Segment
 from dvt_us.findings.segment_findings import SegmentFindings, change_since_baseline, leg_findings
 from dvt_us.findings.vocabulary import Compressibility, Patency, Thrombus
 from dvt_us.report.json_report import plain
+from dvt_us.service.review.assigned_segments import READER_ASSIGNMENT, derived_findings
 from dvt_us.service.review.enum import ReadSlot
-from dvt_us.service.review.read_content import ReadContent, segment_key
+from dvt_us.service.review.read_content import ReadContent, SegmentRead, report_order, segment_key
 
 _SIDES = (Laterality.RIGHT, Laterality.LEFT)
 
@@ -43,10 +49,31 @@ def segment_findings_of(entry: Mapping[str, Any]) -> SegmentFindings:
         measured_clip=entry.get("measured_clip"))
 
 
+def _order(entry: Mapping[str, Any]) -> tuple[int, int]:
+    return report_order(Laterality(entry["side"]), Segment.parse(entry["segment"]))
+
+
+def _assignment_change(content: ReadContent, read: SegmentRead) -> dict[str, Any]:
+    """The reader's assignment of clips to a segment the model did not report, as one of its reader changes."""
+    reasons = dict.fromkeys(str(content.clip(uid).reason) for uid in read.assigned_clips)
+    return {"field": "clips", "model": [], "reader": list(read.assigned_clips), "reason": "; ".join(reasons)}
+
+
+def _add_assigned_segments(document: dict[str, Any], content: ReadContent) -> None:
+    for read in content.segments:
+        if not read.from_assignment:
+            continue
+        entry = plain(derived_findings(read.side, read.segment, content.evidence_of(read)))
+        entry["origin"] = READER_ASSIGNMENT
+        at = next((i for i, e in enumerate(document["segments"]) if _order(e) > _order(entry)),
+                  len(document["segments"]))
+        document["segments"].insert(at, entry)
+
+
 def _apply_segments(document: dict[str, Any], content: ReadContent) -> None:
     for entry in document["segments"]:
         read = content.segment(segment_key(Laterality(entry["side"]), Segment.parse(entry["segment"])))
-        changes = []
+        changes = [_assignment_change(content, read)] if read.from_assignment else []
         for name, value in read.fields.items():
             entry[name] = value.reader
             if value.overridden:
@@ -100,6 +127,7 @@ def final_document(model_document: Mapping[str, Any], content: ReadContent, revi
         keeps the model's comparison.
     """
     document = copy.deepcopy(dict(model_document))
+    _add_assigned_segments(document, content)
     _apply_segments(document, content)
     _apply_clips(document, content)
     _recompute_summaries(document, baseline_segments)

@@ -191,11 +191,15 @@ def edit_read(store: ReviewStore, user: User, read_id: int, edits: Sequence[Find
                                "reason": after.reason})
             else:
                 before_clip = content.clip(edit.sop_instance_uid)
+                keys_before = {seg.key for seg in content.segments}
                 content = content.with_assignment(edit.sop_instance_uid, edit.side, edit.segment, edit.reason)
                 clip = content.clip(edit.sop_instance_uid)
+                keys_after = {seg.key for seg in content.segments}
                 logged.append({"clip": edit.sop_instance_uid,
                                "from": f"{before_clip.side.value}:{before_clip.segment.value}",
-                               "to": f"{clip.side.value}:{clip.segment.value}", "reason": clip.reason})
+                               "to": f"{clip.side.value}:{clip.segment.value}", "reason": clip.reason,
+                               "segments_added": sorted(keys_after - keys_before),
+                               "segments_removed": sorted(keys_before - keys_after)})
         store_content(row, content, at)
         audit.append(session, user.username, "read.edit", f"read:{row.id}",
                      {"study": row.study_id, "slot": row.slot, "version": row.version, "edits": logged,

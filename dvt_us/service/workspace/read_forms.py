@@ -2,7 +2,8 @@
 
 Pure functions of a read's content (and, for adjudication, of both reads and their discordances). Values go
 to the page as JSON (``"compressible"``, ``2``, ``true``, ``null``) so that the page's script compares and
-sends them exactly as the domain checks them; ``null`` is shown as *indeterminate*.
+sends them exactly as the domain checks them; ``null`` is shown as *indeterminate*. A segment the model did not
+report, there because a reader assigned clips to it, is shown like the others with its title saying so.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from dataclasses import dataclass
 
 from dvt_us.anatomy import SEGMENTS, Laterality, Segment
 from dvt_us.findings.vocabulary import Compressibility, Patency, Thrombus
-from dvt_us.service.review.discordance import CLIP_ASSIGNMENT, Discordance
+from dvt_us.service.review.discordance import CLIP_ASSIGNMENT, SEGMENT_PRESENCE, Discordance
 from dvt_us.service.review.fields import FIELDS, JsonScalar
-from dvt_us.service.review.read_content import ClipAssignment, FieldValue, ReadContent, SegmentRead
+from dvt_us.service.review.read_content import ClipAssignment, FieldValue, ReadContent, SegmentRead, report_order
 
 INDETERMINATE = "indeterminate"
+FROM_ASSIGNMENT = "from the reader's clip assignment"
+"""Said of a segment the model did not report: its model values are derived from the clips a reader assigned."""
+ABSENT = "absent"
+"""A read's value of a segment it does not have (the adjudication table)."""
 _SIDE_NAMES = {Laterality.RIGHT: "Right", Laterality.LEFT: "Left", Laterality.UNASSIGNED: "unassigned"}
 FIELD_LABELS = {"compressibility": "compressibility", "thrombus": "thrombus", "patency": "patency",
                 "grade": "grade", "rvt": "residual vein thrombosis", "residual_diameter_mm": "residual diameter"}
@@ -62,10 +67,11 @@ def value_label(field: str, value: JsonScalar) -> str:
 
 
 def segment_title(read: SegmentRead) -> str:
-    """``Right common femoral vein (CFV)``; the IVC without a side."""
+    """``Right common femoral vein (CFV)``; the IVC without a side; :data:`FROM_ASSIGNMENT` after a segment from it."""
     name = SEGMENTS[read.segment].name
     side = "" if not SEGMENTS[read.segment].paired else _SIDE_NAMES[read.side] + " "
-    return f"{side}{name} ({read.segment.value})"
+    origin = f", {FROM_ASSIGNMENT}" if read.from_assignment else ""
+    return f"{side}{name} ({read.segment.value}){origin}"
 
 
 @dataclass(frozen=True)
@@ -106,12 +112,14 @@ class SegmentForm:
     title: str
     rows: tuple[FieldRow, ...]
     changed: bool
+    assigned_clips: tuple[str, ...] = ()
+    """The clips a segment the model did not report comes from (the reader assigned them); empty otherwise."""
 
 
 def segment_forms(content: ReadContent) -> list[SegmentForm]:
     """The findings form of a read, segment by segment in report order."""
     return [SegmentForm(s.key, segment_title(s), tuple(field_row(s.key, n, v) for n, v in s.fields.items()),
-                        s.reader_changed) for s in content.segments]
+                        s.reader_changed, s.assigned_clips) for s in content.segments]
 
 
 @dataclass(frozen=True)
@@ -162,25 +170,51 @@ class ComparedSegment:
     title: str
     fields: tuple[ComparedField, ...]
     discordant: bool
+    note: str = ""
+    """Why a segment is in one read only (:data:`~dvt_us.service.review.discordance.SEGMENT_PRESENCE`)."""
+    from_assignment: bool = False
+    """Some read has the segment from a reader's clip assignment (the model did not report it)."""
+
+
+def _reader_cells(name: str, value: FieldValue | None) -> tuple[str, str]:
+    return (ABSENT, "") if value is None else (value_label(name, value.reader), value.reason or "")
 
 
 def compared_segments(read_1: ReadContent, read_2: ReadContent, found: tuple[Discordance, ...],
                       adjudication: ReadContent | None) -> list[ComparedSegment]:
-    """Both reads side by side, segment by segment, discordant fields flagged, with the adjudication's rows."""
+    """Both reads side by side, segment by segment, discordant fields flagged, with the adjudication's rows.
+
+    Every segment any of the reads has is a row group, in report order; a read without it shows
+    :data:`ABSENT`, and the adjudication's rows are None where the adjudication does not have it.
+    """
     discordant = {(d.key, d.field) for d in found}
+    notes = {d.key: d.why or "" for d in found if d.field == SEGMENT_PRESENCE}
+    reads = [read_1, read_2] + ([adjudication] if adjudication is not None else [])
+    by_key: dict[str, list[SegmentRead | None]] = {}
+    for i, content in enumerate(reads):
+        for s in content.segments:
+            by_key.setdefault(s.key, [None] * len(reads))[i] = s
     out = []
-    for s1 in read_1.segments:
-        s2 = read_2.segment(s1.key)
+    for key, found_in in sorted(by_key.items(), key=lambda item: _report_order_of(item[1])):
+        s1, s2 = found_in[0], found_in[1]
+        adj_segment = found_in[2] if adjudication is not None else None
+        shown = next(s for s in found_in if s is not None)
         rows = []
-        for name, v1 in s1.fields.items():
-            v2 = s2.fields[name]
-            adj = None if adjudication is None else field_row(s1.key, name,
-                                                              adjudication.segment(s1.key).fields[name])
-            rows.append(ComparedField(name, FIELD_LABELS.get(name, name), value_label(name, v1.model),
-                                      value_label(name, v1.reader), v1.reason or "", value_label(name, v2.reader),
-                                      v2.reason or "", (s1.key, name) in discordant, adj))
-        out.append(ComparedSegment(s1.key, segment_title(s1), tuple(rows), any(r.discordant for r in rows)))
+        for name in FIELDS:
+            v1, v2 = (None if s is None else s.fields[name] for s in (s1, s2))
+            row = None if adj_segment is None else field_row(key, name, adj_segment.fields[name])
+            rows.append(ComparedField(name, FIELD_LABELS.get(name, name), value_label(name, shown.fields[name].model),
+                                      *_reader_cells(name, v1), *_reader_cells(name, v2),
+                                      (key, name) in discordant, row))
+        out.append(ComparedSegment(key, segment_title(shown), tuple(rows),
+                                   key in notes or any(r.discordant for r in rows), notes.get(key, ""),
+                                   any(s is not None and s.from_assignment for s in found_in)))
     return out
+
+
+def _report_order_of(found_in: list[SegmentRead | None]) -> tuple[int, int]:
+    shown = next(s for s in found_in if s is not None)
+    return report_order(shown.side, shown.segment)
 
 
 def clip_discordances(found: tuple[Discordance, ...]) -> list[Discordance]:

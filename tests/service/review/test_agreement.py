@@ -10,7 +10,7 @@ from dvt_us.service.review.agreement import ALL_SEGMENTS, Comparison, agreement
 from dvt_us.service.review.enum import ReviewState
 from dvt_us.service.review.errors import PermissionDeniedError
 from dvt_us.service.review.fields import category
-from dvt_us.service.review.reads import FindingEdit, edit_read, start_read
+from dvt_us.service.review.reads import ClipEdit, FindingEdit, edit_read, start_read
 from dvt_us.service.review.signing import sign_read
 from dvt_us.service.review.store import ReviewStore
 from dvt_us.service.review.studies import register_visit_folder
@@ -62,3 +62,38 @@ def test_kappa_tables_count_what_the_readers_did(store: ReviewStore, team: Team,
     assert all(a.segment != ALL_SEGMENTS for a in readers.by_segment)
     with pytest.raises(PermissionDeniedError):
         agreement(lenient, team.ann, Comparison.MODEL_VS_FINAL, at(9))
+
+
+def test_a_segment_only_one_rater_has_is_counted_not_paired(store: ReviewStore, team: Team,
+                                                             unassigned_visit: tuple[Path, str]) -> None:
+    folder, uid = unassigned_visit
+    study = register_visit_folder(store, folder, at(0))
+    one, two = start_read(store, team.ann, study.id, at(1)), start_read(store, team.bob, study.id, at(1))
+    model_segments = len(one.content.segments)
+    one = edit_read(store, team.ann, one.id, [ClipEdit(uid, "L", "PTV", "posterior tibial")], at(2))
+    assert len(one.content.segments) == model_segments + 1
+    for user, read in ((team.ann, one), (team.bob, two)):
+        sign_read(store, user, read.id, PASSWORD, at(3))
+    readers = agreement(store, team.ada, Comparison.READER_1_VS_READER_2, at(4))
+    assert readers.studies == 1 and readers.unpaired_segments == 1
+    assert {a.field: a.kappa.n for a in readers.pooled}["grade"] == model_segments
+    assert all(a.segment != "PTV" for a in readers.by_segment)
+
+
+
+def test_the_model_is_not_compared_on_a_segment_it_did_not_report(store: ReviewStore, team: Team,
+                                                                   unassigned_visit: tuple[Path, str]) -> None:
+    single = ReviewStore(store.database, review_config(double_read=False))
+    folder, uid = unassigned_visit
+    study = register_visit_folder(single, folder, at(0))
+    read = start_read(single, team.ann, study.id, at(1))
+    model_segments = len(read.content.segments)
+    read = edit_read(single, team.ann, read.id, [ClipEdit(uid, "L", "PTV", "posterior tibial")], at(2))
+    grade = read.content.segment("L:PTV").fields["grade"].model
+    read = edit_read(single, team.ann, read.id, [FindingEdit("L:PTV", "grade", 3 if grade != 3 else 0, "occluded")],
+                     at(3))
+    assert sign_read(single, team.ann, read.id, PASSWORD, at(4)).study.state is ReviewState.FINAL
+    vs_final = agreement(single, team.ada, Comparison.MODEL_VS_FINAL, at(5))
+    assert vs_final.unpaired_segments == 1, "the derived model values were never the model's report"
+    pooled = {a.field: a.kappa for a in vs_final.pooled}
+    assert pooled["grade"].n == model_segments and pooled["grade"].observed_agreement == 1.0

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from dvt_us.report.visit_folder import VisitFolder
-from dvt_us.service.review.discordance import CLIP_ASSIGNMENT, DiscordanceRules, discordances, study_standing
+from dvt_us.service.review.discordance import (
+    CLIP_ASSIGNMENT,
+    SEGMENT_PRESENCE,
+    DiscordanceRules,
+    agreeing_fields,
+    discordances,
+    study_standing,
+)
 from dvt_us.service.review.enum import ReadSlot, ReviewState
 from dvt_us.service.review.fields import FIELDS
 from dvt_us.service.review.read_content import prefill
@@ -68,3 +75,32 @@ def test_the_state_follows_the_signed_reads(visit_dirs: list[Path]) -> None:
     for signed, started, rules, state, final in cases:
         standing = study_standing(signed, started, rules)
         assert (standing.state, standing.final_slot) == (state, final), (signed.keys(), started)
+
+
+def test_a_segment_only_one_read_has_is_discordant_and_says_why(unassigned_visit: tuple[Path, str]) -> None:
+    folder, uid = unassigned_visit
+    base = prefill(VisitFolder.open(folder).document)
+    assigned = base.with_assignment(uid, "L", "PTV", "posterior tibial")
+    none_must_agree = DiscordanceRules(frozenset(), 1.0)
+    found = discordances(assigned, base, none_must_agree)
+    assert [(d.key, d.field, d.read_1, d.read_2) for d in found] == [
+        ("L:PTV", SEGMENT_PRESENCE, "present", "absent"), (uid, CLIP_ASSIGNMENT, "L:PTV", "R:unassigned")]
+    assert found[0].why == (f"only read 1 has segment L:PTV: it assigned clip {uid} there, and the model reported "
+                            "no finding for it")
+    reverse = discordances(base, assigned, none_must_agree)
+    assert [(d.key, d.read_1, d.read_2) for d in reverse if d.field == SEGMENT_PRESENCE] == [
+        ("L:PTV", "absent", "present")] and reverse[0].why is not None and "only read 2" in reverse[0].why
+    assert all(key != "L:PTV" for key, _ in agreeing_fields(assigned, base, none_must_agree))
+    assert study_standing({ReadSlot.READ_1: assigned, ReadSlot.READ_2: base}, False,
+                          none_must_agree).state is ReviewState.DISCORDANT
+
+
+def test_a_segment_both_reads_derived_alike_is_compared_field_by_field(unassigned_visit: tuple[Path, str]) -> None:
+    folder, uid = unassigned_visit
+    base = prefill(VisitFolder.open(folder).document)
+    one, two = (base.with_assignment(uid, "L", "PTV", why) for why in ("posterior tibial", "PTV pair"))
+    assert discordances(one, two, DiscordanceRules(ALL, 1.0)) == ()
+    grade = one.segment("L:PTV").fields["grade"].model
+    other = 3 if grade != 3 else 0
+    found = discordances(one, two.with_value("L:PTV", "grade", other, "occluded"), DiscordanceRules(ALL, 1.0))
+    assert [(d.key, d.field, d.read_1, d.read_2, d.why) for d in found] == [("L:PTV", "grade", grade, other, None)]

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 from dvt_us.report.visit_folder import VisitFolder
 from dvt_us.service.config import ReviewConfig
 from dvt_us.service.review.discordance import DiscordanceRules, discordances
 from dvt_us.service.review.fields import FIELDS
-from dvt_us.service.review.read_content import prefill
+from dvt_us.service.review.read_content import ReadContent, prefill
 from dvt_us.service.workspace.read_forms import (
+    ABSENT,
     CHOICES,
+    FROM_ASSIGNMENT,
     compared_segments,
     segment_forms,
     value_label,
 )
+from dvt_us.service.workspace.viewer import environment
 from tests.service.workspace.harness import WorkspaceFiles
 
 
@@ -51,3 +55,40 @@ def test_the_adjudication_table_marks_exactly_the_discordant_fields(workspace_fi
     assert marked == [(key, "grade")] and [s.discordant for s in table].count(True) == 1
     row = next(f for f in table[0].fields if f.field == "grade")
     assert row.read_1_reason == "occlusive on the long axis" and row.read_2_reason == "" and row.adjudication is None
+
+
+def _with_unplaced_clip(files: WorkspaceFiles) -> tuple[ReadContent, str]:
+    """The BASELINE read with one compression clip the model could not place (and so no segment of it)."""
+    doc = copy.deepcopy(VisitFolder.open(files.reports[1]).document)
+    clip = next(c for c in doc["clips"] if c["kind"] == "compression-cine")
+    clip["segment"] = "unassigned"
+    doc["segments"] = [s for s in doc["segments"] if clip["sop_instance_uid"] not in s["clips"]]
+    return prefill(doc), str(clip["sop_instance_uid"])
+
+
+def test_a_segment_from_the_readers_assignment_is_a_form_like_the_others(workspace_files: WorkspaceFiles) -> None:
+    content, uid = _with_unplaced_clip(workspace_files)
+    assigned = content.with_assignment(uid, "L", "PTV", "posterior tibial")
+    forms = {f.key: f for f in segment_forms(assigned)}
+    ptv = forms["L:PTV"]
+    assert ptv.title == f"Left posterior tibial veins (PTV), {FROM_ASSIGNMENT}" and ptv.assigned_clips == (uid,)
+    assert [r.field for r in ptv.rows] == list(FIELDS) and not ptv.changed
+    assert all(FROM_ASSIGNMENT not in f.title and f.assigned_clips == () for k, f in forms.items() if k != "L:PTV")
+    macros = environment().get_template("_findings.html.j2").module
+    legend = str(macros.segment_legend(ptv))
+    assert f"<legend>{ptv.title}</legend>".replace("'", "&#39;") in legend
+    assert f"<code>{uid}</code>" in legend and "Not reported by the model" in legend
+    assert "Not reported" not in str(macros.segment_legend(forms["L:CFV"]))
+
+
+def test_the_adjudication_table_shows_a_segment_one_read_lacks(workspace_files: WorkspaceFiles) -> None:
+    base, uid = _with_unplaced_clip(workspace_files)
+    assigned = base.with_assignment(uid, "L", "PTV", "posterior tibial")
+    found = discordances(base, assigned, DiscordanceRules.from_config(ReviewConfig()))
+    table = compared_segments(base, assigned, found, base)
+    assert [s.key for s in table] == [s.key for s in assigned.segments], "the union, in report order"
+    ptv = next(s for s in table if s.key == "L:PTV")
+    assert ptv.discordant and ptv.from_assignment and ptv.note.startswith("only read 2 has segment L:PTV")
+    assert all(f.read_1 == ABSENT and f.read_2 != ABSENT and f.adjudication is None for f in ptv.fields)
+    assert not any(f.discordant for f in ptv.fields), "one discordance for the segment, not one per field"
+    assert [s.discordant for s in table].count(True) == 1
