@@ -180,7 +180,7 @@ def edit_read(store: ReviewStore, user: User, read_id: int, edits: Sequence[Find
     with store.write() as session:
         row = _editable(session, user, read_id)
         content = ReadContent.from_json(row.content)
-        logged = []
+        logged: list[dict[str, Any]] = []
         for edit in edits:
             if isinstance(edit, FindingEdit):
                 before = content.segment(edit.segment_key).fields.get(edit.field)
