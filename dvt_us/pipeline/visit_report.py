@@ -21,11 +21,11 @@ from dvt_us.findings.segment_findings import (
     leg_findings,
     segment_findings,
 )
-from dvt_us.findings.vocabulary import Compressibility, Patency, Thrombus
+from dvt_us.findings.vocabulary import Compressibility
 from dvt_us.ingest import Visit
 from dvt_us.pipeline.clip_analysis import ClipResult, ModelSet
 from dvt_us.pipeline.trial_config import TrialConfig
-from dvt_us.report.json_report import SCHEMA_ID, plain, validate
+from dvt_us.report.json_report import SCHEMA_ID, plain, segment_findings_from_json, validate
 
 _SIDES = (Laterality.RIGHT, Laterality.LEFT)
 
@@ -52,17 +52,7 @@ def stored_baseline(report_json: Path) -> VisitFindings | None:
         return None
     document = json.loads(report_json.read_text())
     validate(document)
-    segments = tuple(
-        SegmentFindings(
-            side=Laterality(s["side"]), segment=Segment.parse(s["segment"]),
-            compressibility=Compressibility(s["compressibility"]), thrombus=Thrombus(s["thrombus"]),
-            patency=Patency(s["patency"]), grade=s["grade"], residual_diameter_mm=s.get("residual_diameter_mm"),
-            diameter_ratio=s.get("diameter_ratio"), rvt=s["rvt"], flow_fill_fraction=s.get("flow_fill_fraction"),
-            confidence=float(s["confidence"]), flagged=bool(s["flagged"]), clips=tuple(s["clips"]),
-            measured_clip=s.get("measured_clip"),
-        )
-        for s in document["segments"]
-    )
+    segments = tuple(segment_findings_from_json(s) for s in document["segments"])
     return VisitFindings(str(document["subject"]), str(document["visit"]), (), segments, (), (), None)
 
 

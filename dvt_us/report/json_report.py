@@ -11,12 +11,16 @@ import dataclasses
 import enum
 import json
 import math
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from dvt_us.anatomy import Laterality, Segment
+from dvt_us.findings.segment_findings import SegmentFindings
+from dvt_us.findings.vocabulary import Compressibility, Patency, Thrombus
 from dvt_us.report.atomic import write_bytes_atomic
 
 SCHEMA_ID = "dvt-us-report/1"
@@ -58,3 +62,25 @@ def write_report(document: dict[str, Any], path: Path) -> None:
     """Validate and write a report (atomically: a reader never sees half a file)."""
     validate(document)
     write_bytes_atomic(path, (json.dumps(document, indent=1, sort_keys=False) + "\n").encode())
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def segment_findings_from_json(entry: Mapping[str, Any]) -> SegmentFindings:
+    """A ``segments[i]`` object of report.json as the findings it was written from (the one parser of them).
+
+    Raises ``ValueError`` quoting an unknown enum value; validate the document first for everything else.
+    """
+    grade, rvt, measured = entry["grade"], entry["rvt"], entry.get("measured_clip")
+    return SegmentFindings(
+        side=Laterality(entry["side"]), segment=Segment.parse(entry["segment"]),
+        compressibility=Compressibility(entry["compressibility"]), thrombus=Thrombus(entry["thrombus"]),
+        patency=Patency(entry["patency"]), grade=None if grade is None else int(grade),
+        residual_diameter_mm=_optional_float(entry.get("residual_diameter_mm")),
+        diameter_ratio=_optional_float(entry.get("diameter_ratio")), rvt=None if rvt is None else bool(rvt),
+        flow_fill_fraction=_optional_float(entry.get("flow_fill_fraction")), confidence=float(entry["confidence"]),
+        flagged=bool(entry["flagged"]), clips=tuple(str(c) for c in entry["clips"]),
+        measured_clip=None if measured is None else str(measured),
+    )

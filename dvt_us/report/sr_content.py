@@ -8,6 +8,7 @@ in :mod:`dvt_us.codes`; the tree they make is drawn in docs/dicom-sr.md.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ import highdicom as hd
 from pydicom.sr.coding import Code
 
 from dvt_us import codes
-from dvt_us.anatomy import LATERALITY_CODES, SEGMENTS, Laterality, Segment
+from dvt_us.anatomy import LATERALITY_CODES, SEGMENTS, Segment
+from dvt_us.findings.segment_findings import SegmentFindings
 from dvt_us.findings.vocabulary import Compressibility, Patency, Thrombus
+from dvt_us.report.json_report import segment_findings_from_json
 from dvt_us.report.provenance import ModelInfo, Provenance
 
 TRACKING_NAMESPACE = uuid.UUID("6f1f3b0e-3c1a-5d7e-9a51-2f0d9c3e8b47")
@@ -94,49 +97,17 @@ class CompressionMeasures:
 
 
 @dataclass(frozen=True)
-class SegmentRecord:
-    """One segment finding of report.json (``segments[i]``), with its strings turned into enums."""
+class SegmentRecord(SegmentFindings):
+    """One segment finding of report.json (``segments[i]``): its findings, and whether a reader changed them."""
 
-    side: Laterality
-    segment: Segment
-    compressibility: Compressibility
-    thrombus: Thrombus
-    patency: Patency
-    grade: int | None
-    residual_diameter_mm: float | None
-    diameter_ratio: float | None
-    rvt: bool | None
-    flow_fill_fraction: float | None
-    confidence: float
-    """Probability of the call, 0–1 (minimum over the segment's compression clips)."""
-    flagged: bool
-    reader_changed: bool
-    clips: tuple[str, ...]
-    """SOP Instance UIDs of the clips the finding came from."""
-    measured_clip_uid: str | None = None
-    """The clip whose diameters the finding reports (report.json ``measured_clip``)."""
+    reader_changed: bool = False
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> SegmentRecord:
         """Convert a ``segments[i]`` object; raises ``ValueError`` quoting an unknown enum value."""
-
-        def optional_float(key: str) -> float | None:
-            value = entry.get(key)
-            return None if value is None else float(value)
-
-        grade = entry["grade"]
-        rvt = entry["rvt"]
-        return cls(
-            side=Laterality(entry["side"]), segment=Segment.parse(entry["segment"]),
-            compressibility=Compressibility(entry["compressibility"]), thrombus=Thrombus(entry["thrombus"]),
-            patency=Patency(entry["patency"]), grade=None if grade is None else int(grade),
-            residual_diameter_mm=optional_float("residual_diameter_mm"),
-            diameter_ratio=optional_float("diameter_ratio"), rvt=None if rvt is None else bool(rvt),
-            flow_fill_fraction=optional_float("flow_fill_fraction"), confidence=float(entry["confidence"]),
-            flagged=bool(entry["flagged"]), reader_changed=bool(entry["reader_changed"]),
-            clips=tuple(str(c) for c in entry["clips"]),
-            measured_clip_uid=None if entry.get("measured_clip") is None else str(entry["measured_clip"]),
-        )
+        findings = segment_findings_from_json(entry)
+        return cls(**{f.name: getattr(findings, f.name) for f in dataclasses.fields(findings)},
+                   reader_changed=bool(entry["reader_changed"]))
 
     @property
     def tracking_identifier(self) -> str:
@@ -145,9 +116,9 @@ class SegmentRecord:
             return str(self.segment.value)
         return f"{self.side.value} {self.segment.value}"
 
-    def measured_clip(self, measures: Mapping[str, CompressionMeasures]) -> CompressionMeasures | None:
+    def measured_clip_measures(self, measures: Mapping[str, CompressionMeasures]) -> CompressionMeasures | None:
         """The clip whose diameters the segment reports (its most severe determinate clip), if any."""
-        return measures.get(self.measured_clip_uid) if self.measured_clip_uid is not None else None
+        return measures.get(self.measured_clip) if self.measured_clip is not None else None
 
 
 def tracking_uid(subject: str, record: SegmentRecord) -> str:
@@ -229,7 +200,7 @@ def _measurement(ctx: GroupContext, name: Code, value: float | None, unit: Code,
 
 def _measurements(ctx: GroupContext, record: SegmentRecord) -> list[hd.sr.Measurement]:
     seg, clf = ctx.provenance.segmentation, ctx.provenance.classifier
-    clip = record.measured_clip(ctx.measures)
+    clip = record.measured_clip_measures(ctx.measures)
     m = _measurement
     out: list[hd.sr.Measurement] = []
     if clip is not None and clip.sop_instance_uid in ctx.sop_class_uids:
