@@ -9,9 +9,11 @@ and compression cines of CFV, FV-M and POP), half of the files JPEG baseline as 
 
 1. Receive throughput. The same ``storescu --required -xy +sd +r`` invocation sends the same files to
    ``dvt-us serve`` (C-STORE SCP: parse, fsync'ed file, fsync'ed folder, SQLite row, then the answer) and to
-   ``storescp +xa -od DIR`` (writes to the page cache: dcmtk 3.6.7 has no fsync option). Both accept PDUs
-   of the node's ``max_pdu_bytes``, and dcmtk runs with ``TCP_NODELAY=1``: Debian's dcmtk leaves Nagle's
-   algorithm on otherwise, which costs storescp about 50 ms of delayed ACK per instance. The studies are
+   ``storescp +xa -od DIR`` (writes to the page cache: dcmtk 3.6.7 has no fsync option); storescp is also timed
+   until its files are durable, as dvt-us' are when it answers (its send, then an fsync of each file and of
+   its folder: "then fsync"). Both accept PDUs of the node's ``max_pdu_bytes``, and dcmtk runs with
+   ``TCP_NODELAY=1``: Debian's dcmtk leaves Nagle's algorithm on otherwise, which costs storescp about 50 ms
+   of delayed ACK per instance. The studies are
    sent all uncompressed (dcmdjpeg) and all JPEG baseline (dcmcjpeg +eb); median of R repeats, each into an
    empty data folder; then the uncompressed files split over 4 storescu processes at once (storescp with
    ``--fork``: without it, it serves one association at a time).
@@ -276,11 +278,31 @@ def _one_send(receiver: Receiver, groups: Sequence[Sequence[Path]]) -> tuple[flo
     return seconds, receiver.peak_rss_mib
 
 
+def fsync_files(folder: Path) -> float:
+    """Seconds to fsync every file in ``folder``, then the folder: what makes storescp's files durable."""
+    start = time.perf_counter()
+    for path in folder.iterdir():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return time.perf_counter() - start
+
+
 def throughput(name: str, files: Sequence[Path], senders: int, repeats: int, tmp: Path) -> list[Throughput]:
-    """storescp and dvt-us receiving ``files`` from ``senders`` storescu processes, alternating, ``repeats`` times."""
+    """storescp and dvt-us receiving ``files`` from ``senders`` storescu processes, alternating, ``repeats`` times.
+
+    storescp is also timed to the moment its files are durable (its send, then :func:`fsync_files`).
+    """
     groups = [list(files[i::senders]) for i in range(senders)]
-    times: dict[str, list[float]] = {"storescp": [], "dvt-us": []}
-    rss: dict[str, float] = {"storescp": 0.0, "dvt-us": 0.0}
+    times: dict[str, list[float]] = {"storescp": [], "storescp+fsync": [], "dvt-us": []}
+    rss: dict[str, float] = {"storescp": 0.0, "storescp+fsync": 0.0, "dvt-us": 0.0}
     for repeat in range(repeats):
         run = tmp / f"{name}-{senders}-{repeat}"
         for receiver in (storescp(run / "storescp", fork=senders > 1), dvt_us_serve(run / "dvt-us", 3600.0, 1)):
@@ -288,8 +310,12 @@ def throughput(name: str, files: Sequence[Path], senders: int, repeats: int, tmp
             seconds, peak = _one_send(receiver, groups)
             times[key].append(seconds)
             rss[key] = max(rss[key], peak)
+            if receiver.database_url is None:
+                times["storescp+fsync"].append(seconds + fsync_files(receiver.folder))
+                rss["storescp+fsync"] = rss[key]
         shutil.rmtree(run)
-    label = {"storescp": "storescp --fork" if senders > 1 else "storescp", "dvt-us": "dvt-us serve"}
+    plain = "storescp --fork" if senders > 1 else "storescp"
+    label = {"storescp": plain, "storescp+fsync": f"{plain}, then fsync of its files", "dvt-us": "dvt-us serve"}
     return [Throughput(name, label[key], senders, len(files), _mib(files), statistics.median(t), rss[key])
             for key, t in times.items()]
 
@@ -383,13 +409,16 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def throughput_table(results: Sequence[Throughput]) -> str:
-    """Markdown: one row per receiver and file set, with the ratio to storescp on the same files."""
-    baseline = {(r.files, r.senders): r.mib_s for r in results if r.receiver.startswith("storescp")}
+    """Markdown: one row per receiver and file set, with the ratios to storescp, as is and durable, on those files."""
+    baseline = {(r.files, r.senders): r.mib_s for r in results
+                if r.receiver.startswith("storescp") and not r.receiver.endswith("files")}
+    durable = {(r.files, r.senders): r.mib_s for r in results if r.receiver.endswith("fsync of its files")}
     rows = [(r.files, r.receiver, str(r.senders), str(r.instances), f"{r.mib:.0f}", f"{r.seconds:.2f}",
-             f"{r.mib_s:.0f}", f"{r.mib_s / baseline[(r.files, r.senders)]:.2f}", f"{r.peak_rss_mib:.0f}")
+             f"{r.mib_s:.0f}", f"{r.mib_s / baseline[(r.files, r.senders)]:.2f}",
+             f"{r.mib_s / durable[(r.files, r.senders)]:.2f}", f"{r.peak_rss_mib:.0f}")
             for r in results]
     return _table(["files", "receiver", "storescu processes", "instances", "MiB", "seconds (median)", "MiB/s",
-                   "vs storescp", "receiver peak RSS MiB"], rows)
+                   "vs storescp", "vs storescp then fsync", "receiver peak RSS MiB"], rows)
 
 
 def latency_table(runs: Sequence[tuple[int, list[StudyTimes], float, float]], idle_s: float) -> str:
