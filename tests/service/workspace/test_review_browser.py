@@ -113,6 +113,9 @@ def test_double_read_adjudication_sign_off_and_audit(browser: Browser, pages: li
     assert SECRET not in bob.content()
     sign(bob)
     assert get_study(room.store, room.team.root, study, utc_now()).state is ReviewState.DISCORDANT
+    ann.goto(f"{room.url}/worklist")  # blinded: ann's worklist cannot tell that bob disagreed
+    assert ann.locator(f'tr.study[data-study="{study}"]').get_attribute("data-state") == "read_submitted"
+    assert "discordan" not in ann.content() and "adjudicat" not in ann.content().lower()
 
     ada = _logged_in(browser, pages, room, "ada")
     assert ada.locator(".state-counts .state-discordant .n").text_content() == "1"
