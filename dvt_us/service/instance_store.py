@@ -229,12 +229,15 @@ def _raise_if_full(exc: OSError) -> None:
         raise StorageFullError(exc.errno, f"data folder full: {exc.strerror}") from exc
 
 
-def _write_temporary(folder: Path, data: bytes) -> Path:
-    """Write ``data`` to a new hidden file in ``folder``, flushed and fsync'ed; return its path."""
+def _write_temporary(folder: Path, data: bytes | Callable[[BinaryIO], None]) -> Path:
+    """A new hidden file in ``folder`` holding ``data`` (or what ``data(file)`` writes), flushed and fsync'ed."""
     fd, name = tempfile.mkstemp(dir=folder, prefix=".incoming-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, bytes):
+                fh.write(data)
+            else:
+                data(fh)
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
@@ -261,20 +264,15 @@ def _copy_range(source: BinaryIO, target: BinaryIO, offset: int, count: int) -> 
         shutil.copyfileobj(source, target, length=1 << 20)  # another file system: copy through user space
 
 
-def _copy_temporary(folder: Path, head: bytes, source: Path, offset: int) -> Path:
-    """:func:`_write_temporary` of ``head`` followed by ``source`` from ``offset`` to its end."""
-    fd, name = tempfile.mkstemp(dir=folder, prefix=".incoming-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh, source.open("rb") as src:
-            fh.write(head)
-            _copy_range(src, fh, offset, os.fstat(src.fileno()).st_size - offset)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except OSError as exc:
-        Path(name).unlink(missing_ok=True)
-        _raise_if_full(exc)
-        raise
-    return Path(name)
+def _head_and_tail(head: bytes, source: Path, offset: int) -> Callable[[BinaryIO], None]:
+    """A writer of ``head`` followed by ``source`` from ``offset`` to its end (for :func:`_write_temporary`)."""
+
+    def write(target: BinaryIO) -> None:
+        target.write(head)
+        with source.open("rb") as src:
+            _copy_range(src, target, offset, os.fstat(src.fileno()).st_size - offset)
+
+    return write
 
 
 def write_durably(path: Path, data: bytes) -> None:
@@ -395,8 +393,8 @@ class InstanceStore:
 
         if path.exists():
             return self._duplicate(whole(), stored, path, calling_ae_title)
-        temporary = self._temporary(path, lambda folder: _copy_temporary(folder, file_meta, spooled,
-                                                                            header.dataset_offset))
+        temporary = self._temporary(path, lambda folder: _write_temporary(
+            folder, _head_and_tail(file_meta, spooled, header.dataset_offset)))
         size = temporary.stat().st_size
         return self._commit(temporary, stored, path, size, calling_ae_title=calling_ae_title, raw=whole)
 
