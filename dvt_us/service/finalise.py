@@ -2,10 +2,9 @@
 
 The reader workspace calls :meth:`Finaliser.submit` when a signature makes a study final. The final visit
 folder (report.json from the signed read, HTML/PDF, SR, SEG) is written off the request thread, one study at
-a time, and only once it is written are its DICOM instances sent, each send audited. A study that a signed
-amendment took out of final has its final folder withdrawn instead (nothing is sent). At start-up,
+a time, and only once it is written are its DICOM instances sent, each send audited. At start-up,
 :meth:`Finaliser.resume` submits the final studies whose final outputs are missing or older than their
-final read, and the studies no longer final that still have a final folder (the service stopped in between).
+final read (the service stopped in between).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from dvt_us.service.result_sender import SendResult, send_results
 from dvt_us.service.review import audit
 from dvt_us.service.review.enum import ReviewState
 from dvt_us.service.review.errors import ReviewConflictError
-from dvt_us.service.review.final_outputs import FinalOutputs, withdraw_final_outputs, write_final_outputs
+from dvt_us.service.review.final_outputs import FinalOutputs, write_final_outputs
 from dvt_us.service.review.models import ReviewStudyRow
 from dvt_us.service.review.store import ReviewStore
 from dvt_us.service.review.studies import latest_versions
@@ -63,15 +62,15 @@ class Finaliser:
         return future
 
     def finalise(self, study_id: int) -> FinalOutputs | None:
-        """Bring the study's final folder in line with its state; the outputs written, or None when withdrawn.
+        """Write the final folder, then send its DICOM instances to every destination (each send audited).
 
-        A final study: write the final folder, then send its DICOM instances to every destination (each send
-        audited). A study no longer final: withdraw its final folder.
+        None, and nothing sent, when the final read changed while the folder was written: the signature that
+        changed it queued the next write.
         """
         try:
             final = write_final_outputs(self.store, None, study_id, self.config.resolved_final_dir, self.clock())
-        except ReviewConflictError:  # not final (any more): checked under the study's lock
-            withdraw_final_outputs(self.store, study_id, self.config.resolved_final_dir, self.clock())
+        except ReviewConflictError as exc:
+            log.info("review study %d: %s", study_id, exc)
             return None
         files = final_dicom_files(final)
         for destination in self.config.destinations:
@@ -86,20 +85,12 @@ class Finaliser:
         return final
 
     def pending(self) -> list[int]:
-        """The studies whose final folder is out of line with their state.
-
-        Final studies whose final folder is missing or was written from another read than the final one, and
-        studies no longer final that still have a final folder.
-        """
+        """Final studies whose final folder is missing or was written from another read than the final one."""
         with self.store.read() as session:
-            rows = session.scalars(select(ReviewStudyRow).where((ReviewStudyRow.state == ReviewState.FINAL)
-                                                                | ReviewStudyRow.final_folder.is_not(None))
+            rows = session.scalars(select(ReviewStudyRow).where(ReviewStudyRow.state == ReviewState.FINAL)
                                    .order_by(ReviewStudyRow.id)).all()
             due = []
             for row in rows:
-                if row.state is not ReviewState.FINAL:
-                    due.append(row.id)
-                    continue
                 final = latest_versions(session, row.id, signed_only=True).get(row.final_slot) \
                     if row.final_slot is not None else None
                 if row.final_folder is None or (final is not None and final.content_sha256 != row.final_content_sha256):
@@ -110,7 +101,7 @@ class Finaliser:
         """Submit every :meth:`pending` study (start-up); their ids."""
         due = self.pending()
         for study_id in due:
-            log.info("review study %d: its final folder is missing or stale; bringing it in line now", study_id)
+            log.info("review study %d is final without its final outputs: writing them now", study_id)
             self.submit(study_id)
         return due
 

@@ -1,4 +1,10 @@
-"""Adjudication of a discordant double read: the adjudicator sees both reads and signs the final one."""
+"""Adjudication of a discordant double read: the adjudicator sees both reads and signs the final one.
+
+It is also how a final, concordant double read is corrected: the readers' reads stay locked once final (so
+that neither learns what the other read, see :mod:`.reads`), and an adjudicator starts an adjudication of
+the final study instead. The study stays final on read 1 until the adjudication is signed, which makes the
+adjudication the final read (new final outputs).
+"""
 
 from __future__ import annotations
 
@@ -58,7 +64,9 @@ def start_adjudication(store: ReviewStore, user: User, study_id: int, now: datet
     Where the reads agree the adjudication starts from their value; where they disagree, from the model's
     (a segment only one read has, from its clip assignment, starts absent: see
     :func:`~dvt_us.service.review.read_content.merged_prefill`). The study goes to ``in_adjudication``.
-    ReviewConflictError when the study is not discordant or another adjudicator holds it.
+    A final concordant double read may be adjudicated too, to correct it (it starts from read 1's values and
+    the study stays final until the adjudication is signed). ReviewConflictError when the study is neither,
+    or another adjudicator holds it.
     """
     authorise(user, Action.ADJUDICATE)
     at = aware(now)
@@ -71,9 +79,11 @@ def start_adjudication(store: ReviewStore, user: User, study_id: int, now: datet
             audit.append(session, user.username, "read.view", f"read:{existing.id}",
                          {"study": study_id, "slot": ReadSlot.ADJUDICATION.value, "version": existing.version}, now=at)
             return Read.from_row(existing)
-        if study.state is not ReviewState.DISCORDANT:
-            raise ReviewConflictError(f"study {study_id} is {study.state.value}: only a discordant study is "
-                                      "adjudicated")
+        correction = study.state is ReviewState.FINAL and study.final_slot is ReadSlot.READ_1 \
+            and store.rules.double_read
+        if study.state is not ReviewState.DISCORDANT and not correction:
+            raise ReviewConflictError(f"study {study_id} is {study.state.value}: only a discordant study, or a "
+                                      "final concordant double read (to correct it), is adjudicated")
         first, second = _signed_pair(session, study_id)
         if user.id in (first.reader_id, second.reader_id):
             raise ReviewConflictError(f"user {user.username!r} read study {study_id} and cannot adjudicate it")
@@ -82,6 +92,6 @@ def start_adjudication(store: ReviewStore, user: User, study_id: int, now: datet
         row = new_read(session, study_id, ReadSlot.ADJUDICATION, user, content, at=at)
         refresh_state(store, session, study, at)
         audit.append(session, user.username, "adjudication.start", f"read:{row.id}",
-                     {"study": study_id, "read_1": first.id, "read_2": second.id,
+                     {"study": study_id, "read_1": first.id, "read_2": second.id, "correction": correction,
                       "content_sha256": row.content_sha256}, now=at)
         return Read.from_row(row)

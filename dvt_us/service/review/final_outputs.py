@@ -3,13 +3,15 @@
 ``<final_root>/<subject>/<visit>/`` gets the model folder's masks, key frames and source headers, the final
 report.json (:func:`~dvt_us.service.review.final_report.final_document`) and, from
 :func:`~dvt_us.report.visit_outputs.write_visit_outputs`, new HTML/PDF, encapsulated PDF, SR and SEG
-instances. A folder written before from another version moves to ``<final_root>/_superseded/``, and so does
-the folder of a study that is no longer final (:func:`withdraw_final_outputs`: an amended final read re-opened
-it). Send the returned outputs to the PACS destinations only after this returns.
+instances. A folder written before from another version moves to ``<final_root>/_superseded/``. Send the
+returned outputs to the PACS destinations only after this returns.
 
-Writes and withdrawals of one study hold an exclusive lock (``<final_root>/.locks/study-<id>.lock``, flock),
-so two service processes sharing the folder cannot interleave them, and each reads the study's final read only
-once it holds the lock: the last writer writes the newest signed version.
+A final study stays final (a change is a new signed version of its final read, or a correcting adjudication:
+:mod:`.reads`, :mod:`.adjudication`), but its final read can change while its folder is being written. So
+writes of one study hold an exclusive lock (``<final_root>/.locks/study-<id>.lock``, flock), and each reads
+the final read only once it holds the lock, so that two service processes sharing the folder cannot
+interleave them; and a write whose final read was replaced meanwhile is superseded at once instead of being
+recorded (the signature that replaced it queued the next write).
 """
 
 from __future__ import annotations
@@ -183,7 +185,14 @@ def _write_final_outputs(store: ReviewStore, actor: User | None, study_id: int, 
     report_json = destination / REPORT_FILE
     report_sha = hashlib.sha256(report_json.read_bytes()).hexdigest()
     with store.write() as session:
-        row = study_row(session, study_id)
+        row = study_row(session, study_id, for_update=True)
+        newest = latest_versions(session, study_id, signed_only=True).get(row.final_slot) \
+            if row.final_slot is not None else None
+        if row.state is not ReviewState.FINAL or newest is None or newest.content_sha256 != final.content_sha256:
+            # A signature changed the study while this was written; that signature queued its own write.
+            destination.rename(_superseded_path(root, final.subject, final.visit, at))
+            raise ReviewConflictError(f"study {study_id} changed while its final outputs were written "
+                                      f"(now {row.state.value}): they were superseded at once, not sent")
         row.final_folder, row.final_content_sha256, row.updated_at = str(destination), final.content_sha256, at
         written = [outputs.html, outputs.pdf, *(p for p in (outputs.pdf_dicom, outputs.sr) if p), *outputs.segs]
         audit.append(session, audit.SYSTEM_ACTOR if actor is None else actor.username, "final.write",
@@ -194,29 +203,3 @@ def _write_final_outputs(store: ReviewStore, actor: User | None, study_id: int, 
                                            "skipped": list(outputs.skipped)}, now=at)
     return FinalOutputs(destination, report_json, outputs, final.content_sha256, report_sha)
 
-
-def withdraw_final_outputs(store: ReviewStore, study_id: int, final_root: Path, now: datetime) -> Path | None:
-    """Move the final folder of a study that is no longer final to ``_superseded/``; where it went, or None.
-
-    A signed amendment of the final read can re-open a study (the reads now disagree): its old final folder
-    must not stay where final outputs are picked up. Instances already sent to PACS stay there (C-STORE cannot
-    recall them); the next final write sends the new ones. ReviewConflictError when the study is final.
-    """
-    at = aware(now)
-    root = final_root.resolve()
-    with study_lock(root, study_id), store.write() as session:
-        row = study_row(session, study_id)
-        if row.state is ReviewState.FINAL:
-            raise ReviewConflictError(f"study {study_id} is final: its final folder stays")
-        if row.final_folder is None:
-            return None
-        folder = Path(row.final_folder)
-        moved: Path | None = None
-        if folder.exists():
-            moved = _superseded_path(root, row.subject, row.visit, at)
-            folder.rename(moved)
-        row.final_folder, row.final_content_sha256, row.updated_at = None, None, at
-        audit.append(session, audit.SYSTEM_ACTOR, "final.withdraw", f"study:{study_id}",
-                     {"folder": str(folder), "moved_to": None if moved is None else str(moved),
-                      "state": row.state.value}, now=at)
-        return moved

@@ -11,11 +11,13 @@ through :func:`check_changeable`, which a signature needs as well):
   in adjudication. A lock that opened only while read 2 is unsigned would tell reader 1 that read 2 was
   signed and disagrees; an amendment during adjudication that made the reads agree would make the study
   final on read 1 behind the adjudicator's back. The refusal says only "reads of this study are locked";
-- once the study is final, the owner of the final read (read 1 of a single read or of a concordant double
-  read) may amend it with a reason: version N+1, edited and signed again; the study stays final on version N
-  until then, and the signature recomputes the state (``studies.refresh_state``): final again when the reads
-  still agree, ``discordant`` (and on to adjudication) when the new version disagrees with read 2. A reader
-  whose read is not the final one (read 2, or both reads of an adjudicated study) may not amend after final.
+- once the study is final, a reader's read of a double-read study stays locked: whether reader 1 could amend
+  would tell them whether the study was adjudicated (read 2 disagreed), and what an amendment did to the state
+  would tell them whether it still agreed with read 2. A change to a final double-read study is made by an
+  adjudicator instead (:func:`~dvt_us.service.review.adjudication.start_adjudication` of a concordant final
+  study, a correction; or an amendment of the adjudication). Under a single read (``review.double_read:
+  false``) there is nobody to be blinded from: the reader of the final read amends it with a reason, version
+  N+1, signed again; the study stays final on version N until then.
 
 The adjudication read is not blinded and keeps its own rules (:mod:`.adjudication`): edited while in
 adjudication, amended by its adjudicator once final.
@@ -50,23 +52,25 @@ LOCKED = "reads of this study are locked"
 """The refusal of a change to a locked reader's read; the same whatever the study's hidden state."""
 
 
-def read_changeable(state: ReviewState, final_slot: ReadSlot | None, slot: ReadSlot, *, signed: bool) -> bool:
+def read_changeable(state: ReviewState, final_slot: ReadSlot | None, slot: ReadSlot, *, signed: bool,
+                    double_read: bool) -> bool:
     """Whether a read of ``slot`` (its newest version ``signed`` or not) may change in a study in ``state``.
 
-    The rule of the module docstring: an unsigned reader's read while the study awaits a read, the final read
-    once the study is final; the adjudication read always (its own rules apply).
+    The rule of the module docstring: an unsigned reader's read while the study awaits a read; the final read
+    of a single-read study once it is final; the adjudication read always (its own rules apply).
     """
     if slot is ReadSlot.ADJUDICATION:
         return True
     if state is ReviewState.FINAL:
-        return final_slot is slot
+        return not double_read and final_slot is slot
     return not signed and state in _OPEN_FOR_READING
 
 
-def check_changeable(session: Session, row: ReadRow) -> None:
+def check_changeable(store: ReviewStore, session: Session, row: ReadRow) -> None:
     """ReviewConflictError (:data:`LOCKED`) unless the read version ``row`` may change (:func:`read_changeable`)."""
     study = study_row(session, row.study_id)
-    if not read_changeable(study.state, study.final_slot, ReadSlot(row.slot), signed=row.signed_at is not None):
+    if not read_changeable(study.state, study.final_slot, ReadSlot(row.slot), signed=row.signed_at is not None,
+                           double_read=store.rules.double_read):
         raise ReviewConflictError(f"read {row.id}: {LOCKED}")
 
 
@@ -153,7 +157,7 @@ def _start_read(store: ReviewStore, session: Session, user: User, study_id: int,
     return Read.from_row(row)
 
 
-def _editable(session: Session, user: User, read_id: int) -> ReadRow:
+def _editable(store: ReviewStore, session: Session, user: User, read_id: int) -> ReadRow:
     row = read_row(session, read_id)
     authorise(user, Action.READ_EDIT, owner_id=row.reader_id)
     if row.signed_at is not None:
@@ -161,7 +165,7 @@ def _editable(session: Session, user: User, read_id: int) -> ReadRow:
                                   "a new version")
     if latest_versions(session, row.study_id)[ReadSlot(row.slot)].id != row.id:
         raise ReviewConflictError(f"read {read_id} is not the newest version of its read")
-    check_changeable(session, row)
+    check_changeable(store, session, row)
     return row
 
 
@@ -178,7 +182,7 @@ def edit_read(store: ReviewStore, user: User, read_id: int, edits: Sequence[Find
     if any(isinstance(e, ClipEdit) for e in edits):
         authorise(user, Action.ASSIGN_CLIP)
     with store.write() as session:
-        row = _editable(session, user, read_id)
+        row = _editable(store, session, user, read_id)
         content = ReadContent.from_json(row.content)
         logged: list[dict[str, Any]] = []
         for edit in edits:
@@ -227,7 +231,7 @@ def amend_read(store: ReviewStore, user: User, read_id: int, reason: str, now: d
                                       f"(read {newest.id}) is newer")
         if row.signed_at is None:
             raise ReviewConflictError(f"read {read_id} is not signed: edit it directly")
-        check_changeable(session, row)
+        check_changeable(store, session, row)
         new = ReadRow(study_id=row.study_id, slot=row.slot, reader_id=row.reader_id, version=row.version + 1,
                       content=dict(row.content), content_sha256=row.content_sha256, change_reason=why,
                       created_at=at, updated_at=at, signed_at=None)

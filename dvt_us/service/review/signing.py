@@ -41,8 +41,7 @@ class SignOutcome:
     study: ReviewStudy
     standing: StudyStanding
     final_outputs_due: bool
-    """The final visit folder must be written (the study is final and its folder is missing or was written from
-    other content) or withdrawn (a signed amendment took the study out of final)."""
+    """The study is final and its final visit folder is missing or was written from other content."""
 
 
 def sign_read(store: ReviewStore, user: User, read_id: int, password: str, now: datetime, *,
@@ -71,25 +70,25 @@ def sign_read(store: ReviewStore, user: User, read_id: int, password: str, now: 
         raise AuthenticationError("wrong password: the signature was not applied")
     with store.write() as session:
         row = read_row(session, read_id)
+        study = study_row(session, row.study_id, for_update=True)  # before reading the other reads' state
+        session.refresh(row)  # as of the lock: a concurrent signature of this very version has committed
         if row.signed_at is not None:
             raise ReviewConflictError(f"read {read_id} (version {row.version}) is signed already")
         if latest_versions(session, row.study_id)[row.slot].id != row.id:
             raise ReviewConflictError(f"read {read_id} is not the newest version of its read")
-        check_changeable(session, row)
+        check_changeable(store, session, row)
         row.signed_at = at
         signature = SignatureRow(read_id=row.id, user_id=user.id, username=user.username,
                                  printed_name=user.printed_name, meaning=stated, signed_at=at,
                                  content_sha256=row.content_sha256)
         session.add(signature)
-        study = study_row(session, row.study_id)
         standing = refresh_state(store, session, study, at)
         session.flush()
         record = Signature.from_row(signature)
-        if standing.state is ReviewState.FINAL:
-            due = study.final_folder is None or study.final_content_sha256 != latest_versions(
-                session, study.id, signed_only=True)[standing.final_slot or ReadSlot.READ_1].content_sha256
-        else:
-            due = study.final_folder is not None
+        due = standing.state is ReviewState.FINAL and (
+            study.final_folder is None
+            or study.final_content_sha256 != latest_versions(session, study.id, signed_only=True)[
+                standing.final_slot or ReadSlot.READ_1].content_sha256)
         audit.append(session, user.username, "read.sign", f"read:{row.id}",
                      {"study": row.study_id, "slot": row.slot, "version": row.version, **record.manifest(),
                       "study_state": standing.state.value}, now=at)

@@ -54,9 +54,14 @@ def register_report(store: ReviewStore, report: ReportRecord, now: datetime) -> 
     return register_visit_folder(store, report.folder, now, report_id=report.id)
 
 
-def study_row(session: Session, study_id: int) -> ReviewStudyRow:
-    """The study's row; NotFoundError otherwise."""
-    row = session.get(ReviewStudyRow, study_id)
+def study_row(session: Session, study_id: int, *, for_update: bool = False) -> ReviewStudyRow:
+    """The study's row; NotFoundError otherwise.
+
+    ``for_update``: lock the row to the end of the transaction (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite
+    transactions that write are serialised anyway), so that two signatures of one study recompute its state
+    one after the other, each seeing the other's.
+    """
+    row = session.get(ReviewStudyRow, study_id, with_for_update=for_update)
     if row is None:
         raise NotFoundError(f"no study {study_id} under review")
     return row

@@ -72,6 +72,7 @@ def worklist_page(request: Request, ws: WorkspaceDep, active: SessionDep, *, tri
                                        ("visit", wanted.visit))}
     return render_page(request, ws, "worklist.html.j2", active, board=board, filters=filters,
                        state=wanted.state, states=shown_states(user), adjudicated_states=ADJUDICATED_STATES,
+                       double_read=ws.store.rules.double_read,
                        may_read=allowed(user, Action.READ_CREATE), free_state=ReaderState.AWAITING_READ,
                        may_adjudicate=allowed(user, Action.READ_VIEW_ALL))
 
@@ -109,7 +110,8 @@ def review_page(request: Request, ws: WorkspaceDep, active: SessionDep, study_id
     read = reads.own_read(ws.store, user, study_id, ws.clock())
     if read is None:
         raise NotFoundError(f"you hold no read of study {study_id}: start one from the worklist")
-    may_amend = read.signed and reads.read_changeable(study.state, study.final_slot, read.slot, signed=True)
+    may_amend = read.signed and reads.read_changeable(study.state, study.final_slot, read.slot, signed=True,
+                                                      double_read=ws.store.rules.double_read)
     return render_page(request, ws, "review.html.j2", active, study=study, read=read, viewer=_viewer(request, ws,
                                                                                                   study),
                        state=shown_state(user, study.state, read.signed), may_amend=may_amend,
@@ -121,7 +123,7 @@ def review_page(request: Request, ws: WorkspaceDep, active: SessionDep, study_id
 @router.post("/studies/{study_id}/adjudication")
 def start_adjudication(request: Request, ws: WorkspaceDep, active: SessionDep,
                        study_id: StudyId) -> RedirectResponse:
-    """Take the adjudication of a discordant study, then open the adjudication page."""
+    """Take the adjudication of a discordant study (or of a final concordant one, to correct it); open its page."""
     adjudication.start_adjudication(ws.store, active.user, study_id, ws.clock())
     return RedirectResponse(f"{base_url(request)}/studies/{study_id}/adjudication", status_code=303)
 
@@ -138,6 +140,7 @@ def adjudication_page(request: Request, ws: WorkspaceDep, active: SessionDep, st
     compared = compared_segments(view.read_1.content, view.read_2.content, view.discordances,
                                  None if view.adjudication is None else view.adjudication.content)
     return render_page(request, ws, "adjudication.html.j2", active, study=study, view=view, mine=mine,
+                       double_read=ws.store.rules.double_read,
                        signatures={k: v.manifest() for k, v in signed.items()}, segments=compared,
                        clip_discordances=clip_discordances(view.discordances),
                        clips=[] if mine is None else clip_forms(mine.content), side_choices=SIDE_CHOICES,

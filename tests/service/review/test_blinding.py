@@ -2,7 +2,8 @@
 
 On both backends: what a reader gets of the worklist (entries, counts, filter) and the refusals they meet are
 the same whether the other read is unsigned, signed and discordant, or under adjudication; the adjudicator
-sees the true state; only the final read's owner may amend after final, and that leaves a consistent state.
+sees the true state; after final a reader's read stays locked (a single read's excepted) and an adjudicator
+corrects a concordant final read.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import select
 
 from dvt_us.service.review.adjudication import start_adjudication
 from dvt_us.service.review.enum import ReadSlot, ReviewState
-from dvt_us.service.review.errors import ReviewConflictError
+from dvt_us.service.review.errors import PermissionDeniedError, ReviewConflictError
 from dvt_us.service.review.models import ReadRow
 from dvt_us.service.review.reader_view import ReaderState, reader_state
 from dvt_us.service.review.reads import LOCKED, FindingEdit, amend_read, edit_read, read_changeable, start_read
@@ -136,28 +137,29 @@ def test_reader_reads_are_locked_in_discordant_and_in_adjudication(store: Review
     edit_read(store, team.ada, adjudication.id, agreeing[:1], at(11))  # the adjudicator's read is not locked
 
 
-def test_the_final_reads_owner_may_amend_after_final_and_the_state_follows(store: ReviewStore, team: Team,
-                                                                           visit_dirs: list[Path]) -> None:
+def test_after_a_concordant_final_reads_stay_locked_and_an_adjudicator_corrects(store: ReviewStore, team: Team,
+                                                                              visit_dirs: list[Path]) -> None:
+    """Whether reader 1 could amend would tell them whether reader 2 agreed: after final, neither reader can."""
     study = _register(store, visit_dirs[0])
     first, second = start_read(store, team.ann, study.id, at(1)), start_read(store, team.bob, study.id, at(2))
     sign_read(store, team.ann, first.id, PASSWORD, at(3))
     outcome = sign_read(store, team.bob, second.id, PASSWORD, at(4))
     assert outcome.study.state is ReviewState.FINAL and outcome.study.final_slot is ReadSlot.READ_1
-    assert _refusal(store, team.bob, second, 5) == f"read {second.id}: {LOCKED}"  # read 2 is not the final read
+    assert _refusal(store, team.ann, first, 5) == f"read {first.id}: {LOCKED}", "as after an adjudicated final"
+    assert _refusal(store, team.bob, second, 5) == f"read {second.id}: {LOCKED}"
 
-    amended = amend_read(store, team.ann, first.id, "grade re-measured", at(6))
-    assert amended.version == 2 and amended.signed_at is None
-    assert _true_state(store, team, study.id) is ReviewState.FINAL  # final on version 1 until version 2 is signed
-    assert worklist(store, team.ann, at(6)).entries[0].state is ReaderState.FINAL
-    amended = _override_grade(store, team.ann, amended, 7)
-    again = sign_read(store, team.ann, amended.id, PASSWORD, at(8))
-    assert (again.study.state, again.study.final_slot) == (ReviewState.DISCORDANT, None)
-    assert worklist(store, team.ann, at(9)).entries[0].state is ReaderState.READ_SUBMITTED
-    assert _refusal(store, team.ann, amended, 9) == f"read {amended.id}: {LOCKED}"
-    assert _refusal(store, team.bob, second, 9) == f"read {second.id}: {LOCKED}"
-    adjudication = start_adjudication(store, team.ada, study.id, at(10))
-    assert adjudication.slot is ReadSlot.ADJUDICATION
-    assert _true_state(store, team, study.id) is ReviewState.IN_ADJUDICATION
+    correction = start_adjudication(store, team.ada, study.id, at(6))
+    assert correction.slot is ReadSlot.ADJUDICATION
+    assert correction.content.sha256() == first.content.sha256(), "starts from the agreed reads"
+    assert _true_state(store, team, study.id) is ReviewState.FINAL, "final on read 1 until the correction is signed"
+    assert worklist(store, team.ann, at(7)).entries[0].state is ReaderState.FINAL
+    corrected = _override_grade(store, team.ada, correction, 8)
+    done = sign_read(store, team.ada, corrected.id, PASSWORD, at(9))
+    assert (done.study.state, done.study.final_slot) == (ReviewState.FINAL, ReadSlot.ADJUDICATION)
+    assert done.final_outputs_due
+    assert [e.state for e in worklist(store, team.ann, at(10)).entries] == [ReaderState.FINAL]
+    with pytest.raises(PermissionDeniedError):
+        start_adjudication(store, team.cy, study.id, at(11))  # a reader corrects nothing
 
 
 def test_a_single_read_is_amended_and_final_again_on_the_new_version(store: ReviewStore, team: Team,
@@ -188,19 +190,21 @@ def test_the_reader_state_of_each_true_state(state: ReviewState, own_signed: boo
     assert reader_state(state, own_signed) is shown
 
 
-@pytest.mark.parametrize(("state", "final_slot", "slot", "signed", "changeable"), [
-    (ReviewState.AWAITING_READ_1, None, ReadSlot.READ_1, False, True),
-    (ReviewState.AWAITING_READ_2, None, ReadSlot.READ_2, False, True),
-    (ReviewState.AWAITING_READ_2, None, ReadSlot.READ_1, True, False),
-    (ReviewState.DISCORDANT, None, ReadSlot.READ_1, True, False),
-    (ReviewState.DISCORDANT, None, ReadSlot.READ_2, False, False),
-    (ReviewState.IN_ADJUDICATION, None, ReadSlot.READ_1, False, False),
-    (ReviewState.IN_ADJUDICATION, None, ReadSlot.ADJUDICATION, False, True),
-    (ReviewState.FINAL, ReadSlot.READ_1, ReadSlot.READ_1, True, True),
-    (ReviewState.FINAL, ReadSlot.READ_1, ReadSlot.READ_2, True, False),
-    (ReviewState.FINAL, ReadSlot.ADJUDICATION, ReadSlot.READ_1, True, False),
-    (ReviewState.FINAL, ReadSlot.ADJUDICATION, ReadSlot.ADJUDICATION, True, True),
+@pytest.mark.parametrize(("state", "final_slot", "slot", "signed_double_read", "changeable"), [
+    (ReviewState.AWAITING_READ_1, None, ReadSlot.READ_1, (False, True), True),
+    (ReviewState.AWAITING_READ_2, None, ReadSlot.READ_2, (False, True), True),
+    (ReviewState.AWAITING_READ_2, None, ReadSlot.READ_1, (True, True), False),
+    (ReviewState.DISCORDANT, None, ReadSlot.READ_1, (True, True), False),
+    (ReviewState.DISCORDANT, None, ReadSlot.READ_2, (False, True), False),
+    (ReviewState.IN_ADJUDICATION, None, ReadSlot.READ_1, (False, True), False),
+    (ReviewState.IN_ADJUDICATION, None, ReadSlot.ADJUDICATION, (False, True), True),
+    (ReviewState.FINAL, ReadSlot.READ_1, ReadSlot.READ_1, (True, True), False),
+    (ReviewState.FINAL, ReadSlot.READ_1, ReadSlot.READ_1, (True, False), True),
+    (ReviewState.FINAL, ReadSlot.READ_1, ReadSlot.READ_2, (True, True), False),
+    (ReviewState.FINAL, ReadSlot.ADJUDICATION, ReadSlot.READ_1, (True, True), False),
+    (ReviewState.FINAL, ReadSlot.ADJUDICATION, ReadSlot.ADJUDICATION, (True, True), True),
 ])
-def test_when_a_read_may_change(state: ReviewState, final_slot: ReadSlot | None, slot: ReadSlot, signed: bool,
-                                changeable: bool) -> None:
-    assert read_changeable(state, final_slot, slot, signed=signed) is changeable
+def test_when_a_read_may_change(state: ReviewState, final_slot: ReadSlot | None, slot: ReadSlot,
+                                signed_double_read: tuple[bool, bool], changeable: bool) -> None:
+    signed, double_read = signed_double_read
+    assert read_changeable(state, final_slot, slot, signed=signed, double_read=double_read) is changeable

@@ -1,30 +1,30 @@
-"""The final folder follows the study: one writer at a time, withdrawn when the study re-opens, signed by the lab."""
+"""The final folder: one writer at a time, an overtaken write superseded at once, the SR signed for the lab."""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pydicom
 import pytest
 
-from dvt_us.service.config import ServiceConfig
+from dvt_us.report.visit_folder import VisitFolder
+from dvt_us.report.visit_outputs import VisitOutputs
+from dvt_us.service.config import RemoteAE, ServiceConfig
 from dvt_us.service.finalise import Finaliser
+from dvt_us.service.result_sender import SendResult
+from dvt_us.service.review import final_outputs
+from dvt_us.service.review.adjudication import start_adjudication
 from dvt_us.service.review.audit import audit_entries, verify_chain
 from dvt_us.service.review.enum import ReviewState
-from dvt_us.service.review.errors import ReviewConflictError
-from dvt_us.service.review.final_outputs import (
-    SUPERSEDED_DIR,
-    FinalOutputs,
-    withdraw_final_outputs,
-    write_final_outputs,
-)
-from dvt_us.service.review.reads import FindingEdit, amend_read, edit_read, start_read
+from dvt_us.service.review.final_outputs import SUPERSEDED_DIR, FinalOutputs, write_final_outputs
+from dvt_us.service.review.reads import FindingEdit, edit_read, start_read
 from dvt_us.service.review.records import ReviewStudy
 from dvt_us.service.review.signing import sign_read
 from dvt_us.service.review.store import ReviewStore
-from dvt_us.service.review.studies import get_study, register_visit_folder
+from dvt_us.service.review.studies import register_visit_folder
 from tests.service.review.conftest import PASSWORD, Team, at, review_config
 
 
@@ -76,43 +76,47 @@ def test_concurrent_final_writes_of_one_study_take_turns(store: ReviewStore, tea
     assert not list(written[0].folder.parent.glob(".*.tmp")), "no staging folder left behind"
 
 
-def test_a_signed_amendment_that_reopens_a_final_study_withdraws_its_final_folder(
-        store: ReviewStore, team: Team, visit_dirs: list[Path], tmp_path: Path) -> None:
-    config = ServiceConfig(data_dir=tmp_path / "data")
-    finaliser = Finaliser(config, store, lambda: at(20))
+def test_a_write_overtaken_by_a_correction_is_superseded_not_sent(store: ReviewStore, team: Team,
+                                                                   visit_dirs: list[Path], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The adjudicator signs a correction while read 1's final folder is being rendered: that folder is stale."""
+    pacs = RemoteAE(ae_title="PACS", host="127.0.0.1", port=104)
+    config = ServiceConfig(data_dir=tmp_path / "data", destinations=(pacs,))
+    sent: list[Path] = []
+
+    def send(files: Sequence[Path], destination: RemoteAE, calling_ae_title: str) -> SendResult:
+        sent.extend(files)  # stands in for the PACS: the Orthanc test (test_finalise.py) sends for real
+        return SendResult(destination, tuple(files))
+
+    finaliser = Finaliser(config, store, lambda: at(20), send=send)
     study = _concordant_final(store, team, visit_dirs[0])
+    correction = start_adjudication(store, team.ada, study.id, at(10))
+    key = correction.content.segments[0].key
+    model = correction.content.segments[0].fields["residual_diameter_mm"].model
+    correction = edit_read(store, team.ada, correction.id, [FindingEdit(key, "residual_diameter_mm",
+                                                                        (model or 0.0) + 5.0, "re-measured")], at(11))
+    render = final_outputs.write_visit_outputs
+    signed: list[bool] = []
+
+    def render_then_sign(visit: VisitFolder) -> VisitOutputs:  # the signature lands while read 1's folder renders
+        outputs = render(visit)
+        if not signed:
+            signed.append(sign_read(store, team.ada, correction.id, PASSWORD, at(12)).final_outputs_due)
+        return outputs
+
+    monkeypatch.setattr(final_outputs, "write_visit_outputs", render_then_sign)
     try:
-        final = finaliser.submit(study.id).result(timeout=600)
-        assert final is not None and final.folder.is_dir()
-        read_1 = start_read(store, team.ann, study.id, at(30))
-        amended = amend_read(store, team.ann, read_1.id, "re-measured on review", at(31))
-        key = amended.content.segments[0].key
-        model = amended.content.segments[0].fields["residual_diameter_mm"].model
-        edit_read(store, team.ann, amended.id, [FindingEdit(key, "residual_diameter_mm",
-                                                            (model or 0.0) + 5.0, "thrombus re-measured")], at(32))
-        outcome = sign_read(store, team.ann, amended.id, PASSWORD, at(33))
-        assert outcome.study.state is not ReviewState.FINAL
-        assert outcome.final_outputs_due, "the stale final folder must be withdrawn"
-        assert finaliser.pending() == [study.id], "also found again after a restart"
-        assert finaliser.submit(study.id).result(timeout=600) is None
+        assert finaliser.submit(study.id).result(timeout=600) is None, "overtaken: nothing recorded, nothing sent"
+        assert signed == [True]
+        final = finaliser.submit(study.id).result(timeout=600)  # what the correction's signature queues
     finally:
         finaliser.close()
-    assert not final.folder.exists(), "no stale final folder where final outputs are picked up"
-    kept = list((config.resolved_final_dir / SUPERSEDED_DIR / study.subject / study.visit).iterdir())
-    assert len(kept) == 1 and (kept[0] / "report.json").is_file(), "the withdrawn folder is kept, not deleted"
-    assert finaliser.pending() == []
-    assert get_study(store, team.root, study.id, at(40)).state is not ReviewState.FINAL
-    actions = [e.action for e in audit_entries(store, team.root, at(41), limit=1000)]
-    assert "final.withdraw" in actions
-    assert verify_chain(store, team.root, at(42)).intact
-    with pytest.raises(ReviewConflictError):
-        write_final_outputs(store, None, study.id, config.resolved_final_dir, at(43))
-
-
-def test_a_final_study_keeps_its_final_folder(store: ReviewStore, team: Team, visit_dirs: list[Path],
-                                             tmp_path: Path) -> None:
-    study = _concordant_final(store, team, visit_dirs[0])
-    final = write_final_outputs(store, None, study.id, tmp_path / "final", at(10))
-    with pytest.raises(ReviewConflictError):
-        withdraw_final_outputs(store, study.id, tmp_path / "final", at(11))
-    assert final.folder.is_dir()
+    assert final is not None and finaliser.pending() == []
+    review = json.loads(final.report_json.read_text())["provenance"]["review"]
+    assert review["how"] == "adjudicated" and review["final_read"]["slot"] == "adjudication"
+    superseded = list((config.resolved_final_dir / SUPERSEDED_DIR / study.subject / study.visit).iterdir())
+    assert len(superseded) == 1, "read 1's overtaken folder was moved aside at once"
+    assert sent and all(p.is_relative_to(final.folder) for p in sent), "only the correction's folder was sent"
+    actions = [e.action for e in audit_entries(store, team.root, at(30), limit=1000)]
+    assert actions.count("final.write") == 1
+    assert verify_chain(store, team.root, at(31)).intact

@@ -77,6 +77,8 @@ def test_concordant_double_read_is_final(store: ReviewStore, team: Team, visit_d
         sign_read(store, team.ann, first.id, "not my password", at(6))
     assert get_read(store, team.ann, first.id, at(6)).signed_at is None
     assert _sign(store, team.ann, first, 7) is ReviewState.AWAITING_READ_2
+    with pytest.raises(ReviewConflictError, match="only a discordant study"):
+        start_adjudication(store, team.ada, study.id, at(7))
     with pytest.raises(ReviewConflictError, match="signed and locked"):
         edit_read(store, team.ann, first.id, [FindingEdit(key, "grade", model_grade)], at(8))
     outcome = sign_read(store, team.bob, second.id, PASSWORD, at(9))
@@ -84,8 +86,6 @@ def test_concordant_double_read_is_final(store: ReviewStore, team: Team, visit_d
     assert outcome.final_outputs_due
     assert outcome.signature.manifest()["meaning"] == "author of read 2"
     assert outcome.signature.content_sha256 == second.content.sha256()
-    with pytest.raises(ReviewConflictError, match="only a discordant study is adjudicated"):
-        start_adjudication(store, team.ada, study.id, at(10))
     with pytest.raises(PermissionDeniedError, match=r"final\.write"):
         write_final_outputs(store, team.ann, study.id, Path("/nonexistent"), at(10))
     with pytest.raises(PermissionDeniedError, match="another user's read"):

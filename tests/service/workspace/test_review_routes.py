@@ -173,7 +173,7 @@ def _read_id(page: str) -> int:
     return int(page.split('data-read="')[1].split('"', maxsplit=1)[0])
 
 
-def test_wrong_password_locked_versions_and_amendment(desk: Desk) -> None:
+def test_wrong_password_locked_versions_and_the_correction_after_final(desk: Desk) -> None:
     ann, csrf = desk.client("ann")
     ann.post(f"{MOUNT}/studies/{desk.baseline}/read", data={"csrf_token": csrf})
     read_id = _read_id(ann.get(f"{MOUNT}/studies/{desk.baseline}/review").text)
@@ -196,24 +196,29 @@ def test_wrong_password_locked_versions_and_amendment(desk: Desk) -> None:
     page = ann.get(f"{MOUNT}/studies/{desk.baseline}/review").text
     assert 'id="amend-button"' not in page and "Reads of this study are locked." in page
 
-    bob, bob_csrf = desk.client("bob")  # a concordant read 2: final on read 1, which ann may then amend
+    bob, bob_csrf = desk.client("bob")  # a concordant read 2: final on read 1, and both reads stay locked
     bob.post(f"{MOUNT}/studies/{desk.baseline}/read", data={"csrf_token": bob_csrf})
     bob_read = _read_id(bob.get(f"{MOUNT}/studies/{desk.baseline}/review").text)
     final = bob.post(f"{MOUNT}/api/reads/{bob_read}/sign", json={"password": PASSWORD},
                      headers={"X-CSRF-Token": bob_csrf}).json()
     assert (final["study_state"], final["final"]) == ("final", True)
-    not_final_read = bob.post(f"{MOUNT}/api/reads/{bob_read}/amend", json={"reason": "second thoughts"},
-                              headers={"X-CSRF-Token": bob_csrf})
-    assert not_final_read.status_code == 409 and "locked" in not_final_read.json()["detail"]
-    assert 'id="amend-button"' not in bob.get(f"{MOUNT}/studies/{desk.baseline}/review").text
-    page = ann.get(f"{MOUNT}/studies/{desk.baseline}/review").text
-    assert "Reads of this study are locked." not in page and 'id="amend-button"' in page
-    assert 'state-final">final<' in page
-    amended = ann.post(f"{MOUNT}/api/reads/{read_id}/amend", json={"reason": "re-read the CFV clip"},
-                       headers=headers).json()
-    assert (amended["version"], amended["signed_at"], amended["change_reason"]) == (2, None, "re-read the CFV clip")
-    page = ann.get(f"{MOUNT}/studies/{desk.baseline}/review").text
-    assert page.count('class="version"') == 2 and "re-read the CFV clip" in page and 'id="save-button"' in page
+    for client, read, token in ((ann, read_id, csrf), (bob, bob_read, bob_csrf)):
+        after = client.post(f"{MOUNT}/api/reads/{read}/amend", json={"reason": "second thoughts"},
+                            headers={"X-CSRF-Token": token})
+        assert after.status_code == 409 and after.json()["detail"] == f"read {read}: reads of this study are locked"
+        page = client.get(f"{MOUNT}/studies/{desk.baseline}/review").text
+        assert 'id="amend-button"' not in page and "Reads of this study are locked." in page
+        assert 'state-final">final<' in page
+
+    ada, ada_csrf = desk.client("ada")  # a change to the final concordant read is the adjudicator's correction
+    assert "Correct (adjudicate)" in ada.get(f"{MOUNT}/worklist").text
+    page = ada.get(f"{MOUNT}/studies/{desk.baseline}/adjudication").text
+    assert "Start a correction" in page
+    started = ada.post(f"{MOUNT}/studies/{desk.baseline}/adjudication", data={"csrf_token": ada_csrf},
+                       follow_redirects=False)
+    assert started.status_code == 303
+    page = ada.get(f"{MOUNT}/studies/{desk.baseline}/adjudication").text
+    assert 'id="save-button"' in page and 'id="sign-open"' in page
 
 
 def test_a_reader_sees_nothing_of_a_discordance_on_the_pages_or_in_answers(desk: Desk) -> None:
