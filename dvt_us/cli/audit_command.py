@@ -2,7 +2,11 @@
 
 Every entry's hash is recomputed from the file and every link of the chain checked, so a sponsor can check
 an export offline. Exit 0 when the chain is intact, 1 when an entry does not check out, 2 when the file is not
-an audit trail export.
+an audit trail export (an empty one included).
+
+The chain proves the file consistent, not that it is the trail: whoever edits an entry can recompute every
+later hash. So the last line names the head (last seq and hash), to compare with the live chain's (the audit
+page's Verify) or a copy kept elsewhere.
 """
 
 from __future__ import annotations
@@ -37,5 +41,10 @@ def run(args: argparse.Namespace) -> int:
     if not result.intact:
         print(f"dvt-us audit {args.action}: {args.file}: broken: {result.problem}", file=sys.stderr)
         return 1
-    print(f"dvt-us audit {args.action}: {args.file}: intact, {result.entries} entries")
+    if result.entries == 0:
+        print(f"dvt-us audit {args.action}: {args.file}: no entries: not an export of an audit trail",
+              file=sys.stderr)
+        return 2
+    print(f"dvt-us audit {args.action}: {args.file}: intact, {result.entries} entries; head: seq "
+          f"{result.entries}, hash {result.head_hash} (compare with the live chain's)")
     return 0

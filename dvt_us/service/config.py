@@ -114,8 +114,10 @@ class ReviewConfig(_Strict):
     password_hash: PasswordHashConfig = PasswordHashConfig()
     final_dir: Path | None = None
     """Where final visit folders are written; default ``<data_dir>/final``."""
-    verifying_organization: str = Field(default="dvt-us core-lab review", min_length=1, max_length=64)
-    """The core lab named as Verifying Organization in a final (signed) SR; a DICOM LO, 64 characters at most."""
+    verifying_organization: str = Field(default="dvt-us core-lab review", min_length=1, max_length=64,
+                                        pattern=r"^[^\\\x00-\x1f\x7f]*[^\\\x00-\x20\x7f][^\\\x00-\x1f\x7f]*$")
+    """The core lab named as Verifying Organization in a final (signed) SR; a DICOM LO: 64 characters at most,
+    no backslash (it would make two values) and no control character."""
 
 
 class ServiceConfig(_Strict):

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pydicom
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -139,8 +140,18 @@ DEFER_BYTES = 64 * 1024
 """Values longer than this (pixel data, mostly) are not read by :func:`inspect`; their extent is checked."""
 
 
+def _is_sequence(raw: RawDataElement) -> bool:
+    """Whether ``raw`` holds a sequence (its VR, or under implicit VR the data dictionary's, says SQ)."""
+    if raw.VR is not None:
+        return bool(raw.VR == VR_.SQ)
+    try:
+        return bool(dictionary_VR(raw.tag) == VR_.SQ)
+    except KeyError:  # a private or unknown tag under implicit VR: its bytes, not items
+        return False
+
+
 def _decode_all(ds: Dataset, size: int | None) -> None:
-    """Decode every element of ``ds``, sequences included, except the deferred long values; check every extent.
+    """Decode every element of ``ds``, sequences included, except long non-sequence values; check every extent.
 
     ``size``: of the file the dataset was read from, which a deferred value must lie in; None where the
     offsets are of another stream (a deflated dataset is inflated in memory).
@@ -151,7 +162,7 @@ def _decode_all(ds: Dataset, size: int | None) -> None:
             if size is not None and raw.length != UNDEFINED_LENGTH and raw.value_tell + raw.length > size:
                 raise ValueError(f"{raw.tag} is {raw.length} bytes from offset {raw.value_tell}, past the end of "
                                  f"the {size}-byte file (truncated?)")
-            if raw.value is None and raw.length:
+            if raw.value is None and raw.length and not _is_sequence(raw):
                 continue  # deferred: not read (an undefined-length one was scanned up to its delimiter)
         element = ds[tag]
         if element.VR == VR_.SQ:
@@ -252,6 +263,8 @@ def _copy_range(source: BinaryIO, target: BinaryIO, offset: int, count: int) -> 
     target.flush()
     position, left = offset, count
     try:
+        if not hasattr(os, "copy_file_range"):  # not Linux
+            raise OSError(errno.ENOSYS, "no copy_file_range here")
         while left:
             copied = os.copy_file_range(source.fileno(), target.fileno(), left, position)
             if copied == 0:

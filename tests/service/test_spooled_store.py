@@ -12,7 +12,7 @@ import pydicom
 import pynetdicom.dimse_messages
 import pytest
 from pydicom.encaps import encapsulate
-from pydicom.uid import JPEGBaseline8Bit
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
 from pynetdicom import _config
 from pynetdicom.dsutils import encode_file_meta
 
@@ -146,3 +146,32 @@ def test_pynetdicom_spools_received_datasets_into_the_spool_folder(tmp_path: Pat
     elsewhere.close()
     Path(elsewhere.name).unlink()
     assert Path(elsewhere.name).parent != folder
+
+
+def _with_long_sequence(transfer_syntax: str) -> bytes:
+    """A small US file with a 3,000-item Concept Name Code Sequence (about 180 KB: longer than what is skipped)."""
+    ds = ultrasound_dataset(UltrasoundSpec(frames=2, rows=32, cols=40))
+    ds.file_meta.TransferSyntaxUID = transfer_syntax
+    items = []
+    for i in range(3000):
+        item = pydicom.Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = f"C{i}", "DCM", "a long sequence"
+        items.append(item)
+    ds.ConceptNameCodeSequence = pydicom.Sequence(items)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("transfer_syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+def test_a_long_sequence_is_decoded_not_skipped(tmp_path: Path, transfer_syntax: str) -> None:
+    data = _with_long_sequence(transfer_syntax)
+    assert inspect(data).transfer_syntax_uid == transfer_syntax
+    assert inspect_file(spooled(tmp_path, data)) == inspect(data)
+    marker = b"C1500"
+    at = data.index(marker)  # inside an item: a tag of the item's next element, garbled into a huge length
+    garbled = data[:at + len(marker)] + b"\xff" * 8 + data[at + len(marker) + 8:]
+    with pytest.raises(InvalidInstanceError):
+        inspect(garbled)
+    with pytest.raises(InvalidInstanceError):
+        inspect_file(spooled(tmp_path, garbled, "garbled.dcm"))

@@ -96,6 +96,9 @@ class ChainVerification:
     """How many entries were checked (up to and including the first broken one)."""
     first_broken: AuditEntry | None
     problem: str | None
+    head_hash: str = GENESIS_HASH
+    """The hash of the last entry checked out (the chain's head when intact): compare it with a trusted copy,
+    since anyone who edits an entry can recompute every later hash."""
 
     @property
     def intact(self) -> bool:
@@ -121,9 +124,9 @@ def _walk(entries: Iterable[AuditEntry]) -> ChainVerification:
                                        details=entry.details, prev_hash=entry.prev_hash):
             problem = f"entry {entry.seq}: its content does not hash to its stored hash (changed after it was written)"
         if problem is not None:
-            return ChainVerification(count, entry, problem)
+            return ChainVerification(count, entry, problem, prev_hash)
         expected_seq, prev_hash = entry.seq + 1, entry.hash
-    return ChainVerification(count, None, None)
+    return ChainVerification(count, None, None, prev_hash)
 
 
 def check_chain(session: Session) -> ChainVerification:

@@ -142,7 +142,8 @@ def test_the_command_line_rechecks_an_exported_file(store: ReviewStore, team: Te
     with (tmp_path / "trail.jsonl").open("w", encoding="utf-8") as out:
         audit.export_jsonl(store, team.root, out, at(101))
     assert _cli("verify-csv", exported) == 0
-    assert f"intact, {count} entries" in capsys.readouterr().out
+    head = list(audit.audit_entries(store, team.root, at(100), limit=count))[-1]
+    assert f"intact, {count} entries; head: seq {count}, hash {head.hash}" in capsys.readouterr().out
     assert _cli("verify-jsonl", tmp_path / "trail.jsonl") == 0
     exported.write_text(exported.read_text(encoding="utf-8").replace("read.amend", "read.amended", 1),
                         encoding="utf-8")
@@ -150,3 +151,5 @@ def test_the_command_line_rechecks_an_exported_file(store: ReviewStore, team: Te
     assert "broken: entry" in capsys.readouterr().err
     assert _cli("verify-jsonl", exported) == 2  # a CSV is not JSON Lines
     assert _cli("verify-csv", tmp_path / "absent.csv") == 2
+    (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
+    assert _cli("verify-jsonl", tmp_path / "empty.jsonl") == 2, "nothing to check is not 'intact'"

@@ -7,12 +7,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import pydantic
 import pydicom
 import pytest
 
 from dvt_us.report.visit_folder import VisitFolder
 from dvt_us.report.visit_outputs import VisitOutputs
-from dvt_us.service.config import RemoteAE, ServiceConfig
+from dvt_us.service.config import RemoteAE, ReviewConfig, ServiceConfig
 from dvt_us.service.finalise import Finaliser
 from dvt_us.service.result_sender import SendResult
 from dvt_us.service.review import final_outputs
@@ -120,3 +121,9 @@ def test_a_write_overtaken_by_a_correction_is_superseded_not_sent(store: ReviewS
     actions = [e.action for e in audit_entries(store, team.root, at(30), limit=1000)]
     assert actions.count("final.write") == 1
     assert verify_chain(store, team.root, at(31)).intact
+
+
+@pytest.mark.parametrize("name", ["", "   ", "Lab A\\Lab B", "tab\there", "x" * 65])
+def test_a_verifying_organization_that_is_no_dicom_lo_is_refused(name: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match="verifying_organization"):
+        ReviewConfig.model_validate({"verifying_organization": name})
