@@ -46,7 +46,11 @@ def _spooled_file(*args: Any, **kwargs: Any) -> IO[bytes]:
 
 
 def enable(spool_dir: Path) -> None:
-    """Receive C-STORE datasets into files in ``spool_dir`` (process-wide: pynetdicom's setting is global)."""
+    """Receive C-STORE datasets into files in ``spool_dir``.
+
+    Process-wide, as pynetdicom's setting is: any other Storage SCP in the process gets its datasets as files
+    too (``event.dataset_path``; ``event.encoded_dataset()`` is then empty).
+    """
     spool_dir.mkdir(parents=True, exist_ok=True)
     with _lock:
         _spool_dirs[:] = [spool_dir]
