@@ -121,6 +121,30 @@ class StoreReceipt:
     """The quarantined copy of a :attr:`StoreOutcome.CONFLICTING_DUPLICATE`; ``None`` otherwise."""
 
 
+@dataclass(frozen=True)
+class _Incoming:
+    """A received copy, for comparing it with a stored one: its dataset, streamed, and (to quarantine) the whole."""
+
+    open: Callable[[], BinaryIO]
+    """A new binary reader of the Part 10 data."""
+    dataset_offset: int
+    whole: Callable[[], bytes]
+    """The Part 10 file as it would be stored (only a conflicting copy is read whole, to quarantine it)."""
+
+
+COMPARE_CHUNK = 1 << 20
+
+
+def _same_bytes(first: BinaryIO, second: BinaryIO) -> bool:
+    """Whether two readers hold the same bytes from where they stand to their ends, read a MiB at a time."""
+    while True:
+        a, b = first.read(COMPARE_CHUNK), second.read(COMPARE_CHUNK)
+        if a != b:
+            return False
+        if not a:
+            return True
+
+
 def is_safe_uid(value: str) -> bool:
     """Whether ``value`` is a UID that can name a file: digits and single dots, at most 64 characters."""
     return len(value) <= MAX_UID_CHARS and _UID.fullmatch(value) is not None
@@ -383,10 +407,11 @@ class InstanceStore:
         header = inspect(raw)
         self._check_sop_class(header, expected_sop_class_uid)
         path = self.path_for(header)
+        incoming = _Incoming(lambda: io.BytesIO(raw), header.dataset_offset, lambda: raw)
         if path.exists():
-            return self._duplicate(raw, header, path, calling_ae_title)
+            return self._duplicate(incoming, header, path, calling_ae_title)
         temporary = self._temporary(path, lambda folder: _write_temporary(folder, raw))
-        return self._commit(temporary, header, path, len(raw), calling_ae_title=calling_ae_title, raw=lambda: raw)
+        return self._commit(temporary, header, path, len(raw), calling_ae_title=calling_ae_title, incoming=incoming)
 
     def put_spooled(self, spooled: Path, file_meta: bytes, calling_ae_title: str, *,
                     expected_sop_class_uid: str | None = None) -> StoreReceipt:
@@ -404,12 +429,13 @@ class InstanceStore:
         def whole() -> bytes:
             return file_meta + spooled.read_bytes()[header.dataset_offset:]
 
+        incoming = _Incoming(lambda: spooled.open("rb"), header.dataset_offset, whole)
         if path.exists():
-            return self._duplicate(whole(), stored, path, calling_ae_title)
+            return self._duplicate(incoming, stored, path, calling_ae_title)
         temporary = self._temporary(path, lambda folder: _write_temporary(
             folder, _head_and_tail(file_meta, spooled, header.dataset_offset)))
         size = temporary.stat().st_size
-        return self._commit(temporary, stored, path, size, calling_ae_title=calling_ae_title, raw=whole)
+        return self._commit(temporary, stored, path, size, calling_ae_title=calling_ae_title, incoming=incoming)
 
     @staticmethod
     def _check_sop_class(header: InstanceHeader, expected_sop_class_uid: str | None) -> None:
@@ -427,12 +453,12 @@ class InstanceStore:
             raise
 
     def _commit(self, temporary: Path, header: InstanceHeader, path: Path, size: int, *, calling_ae_title: str,
-                raw: Callable[[], bytes]) -> StoreReceipt:
+                incoming: _Incoming) -> StoreReceipt:
         """Rename the temporary file into place (unless another association stored it first), fsync the folder."""
         with self._lock:
             if path.exists():  # another association stored it while this one was writing
                 temporary.unlink()
-                return self._duplicate(raw(), header, path, calling_ae_title)
+                return self._duplicate(incoming, header, path, calling_ae_title)
             os.replace(temporary, path)
         _fsync_dir(path.parent)
         instance = self._instance(header, path, size, calling_ae_title)
@@ -449,18 +475,22 @@ class InstanceStore:
             calling_ae_title=calling_ae_title, received_at=_utc_now(), duplicate=duplicate,
         )
 
-    def _duplicate(self, raw: bytes, header: InstanceHeader, path: Path, calling_ae_title: str) -> StoreReceipt:
-        first = path.read_bytes()
-        first_header = inspect(first)
-        instance = self._instance(first_header, path, len(first), calling_ae_title, duplicate=True)
-        same = first[first_header.dataset_offset:] == raw[header.dataset_offset:]
+    def _duplicate(self, incoming: _Incoming, header: InstanceHeader, path: Path,
+                   calling_ae_title: str) -> StoreReceipt:
+        """A second copy of a stored instance: identical (nothing written) or conflicting (quarantined)."""
+        first_header = inspect_file(path)
+        instance = self._instance(first_header, path, path.stat().st_size, calling_ae_title, duplicate=True)
+        with path.open("rb") as first, incoming.open() as second:
+            first.seek(first_header.dataset_offset)
+            second.seek(incoming.dataset_offset)
+            same = _same_bytes(first, second)
         if same and first_header.transfer_syntax_uid == header.transfer_syntax_uid:
             LOGGER.info("duplicate %s from %s: identical, first copy kept", header.sop_instance_uid,
                         calling_ae_title)
             return StoreReceipt(instance, StoreOutcome.DUPLICATE)
         reason = (f"conflicting-duplicate: SOP Instance UID {header.sop_instance_uid} is already stored at {path} "
                   "with a different encoded dataset; the first copy is kept")
-        copy = self.quarantine(raw, reason, calling_ae_title)
+        copy = self.quarantine(incoming.whole(), reason, calling_ae_title)
         LOGGER.warning("duplicate %s from %s differs from the stored copy: first kept, this one quarantined as %s",
                        header.sop_instance_uid, calling_ae_title, copy.name)
         return StoreReceipt(instance, StoreOutcome.CONFLICTING_DUPLICATE, quarantined=copy)

@@ -16,7 +16,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBase
 from pynetdicom import _config
 from pynetdicom.dsutils import encode_file_meta
 
-from dvt_us.service import receive_spool
+from dvt_us.service import instance_store, receive_spool
 from dvt_us.service.instance_store import (
     InstanceStore,
     InvalidInstanceError,
@@ -175,3 +175,19 @@ def test_a_long_sequence_is_decoded_not_skipped(tmp_path: Path, transfer_syntax:
         inspect(garbled)
     with pytest.raises(InvalidInstanceError):
         inspect_file(spooled(tmp_path, garbled, "garbled.dcm"))
+
+
+def test_a_resent_cine_is_compared_in_chunks_to_its_last_byte(store: InstanceStore) -> None:
+    ds = ultrasound_dataset(UltrasoundSpec(frames=20, rows=240, cols=320))  # several MiB: several chunks
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    data = buffer.getvalue()
+    assert len(data) > 3 * instance_store.COMPARE_CHUNK
+    first = store.put_spooled(spooled(store.spool_dir, data, "a.dcm"), our_meta(data), "PACS")
+    again = store.put_spooled(spooled(store.spool_dir, data, "b.dcm"), our_meta(data), "PACS")
+    assert (first.outcome, again.outcome) == (StoreOutcome.STORED, StoreOutcome.DUPLICATE)
+    last_byte_changed = data[:-1] + bytes([data[-1] ^ 0xFF])
+    other = store.put_spooled(spooled(store.spool_dir, last_byte_changed, "c.dcm"), our_meta(data), "PACS")
+    assert other.outcome is StoreOutcome.CONFLICTING_DUPLICATE and other.quarantined is not None
+    assert other.quarantined.read_bytes().endswith(last_byte_changed[-1000:])
+    assert first.instance.path.read_bytes()[-1000:] == data[-1000:], "the first copy is kept"
