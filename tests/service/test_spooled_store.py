@@ -178,7 +178,7 @@ def test_a_long_sequence_is_decoded_not_skipped(tmp_path: Path, transfer_syntax:
 
 
 def test_a_resent_cine_is_compared_in_chunks_to_its_last_byte(store: InstanceStore) -> None:
-    ds = ultrasound_dataset(UltrasoundSpec(frames=20, rows=240, cols=320))  # several MiB: several chunks
+    ds = ultrasound_dataset(UltrasoundSpec(frames=60, rows=240, cols=320))  # several MiB: several chunks
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     data = buffer.getvalue()
