@@ -26,6 +26,7 @@ from tests.service.workspace.harness import (
     serve,
     watched_page,
 )
+from tests.service.workspace.reading_room import ReadingRoom, reading_room
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +75,28 @@ def watched(browser: Browser) -> Iterator[WatchedPage]:
         yield page
     finally:
         page.page.context.close()
+
+
+EXPECTED_REFUSAL = tuple(f"Failed to load resource: the server responded with a status of {status}"
+                         for status in (401, 403, 404, 422))
+"""Console errors of the refusals the browser tests provoke (the browser logs them as failed loads)."""
+
+
+@pytest.fixture(scope="module")
+def room(workspace_files: WorkspaceFiles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReadingRoom]:
+    """A live reading room of its own for each test module (reports 1 and 2 registered, nothing read yet)."""
+    with reading_room(workspace_files, tmp_path_factory.mktemp("reading-room")) as found:
+        yield found
+
+
+@pytest.fixture
+def pages(browser: Browser) -> Iterator[list[WatchedPage]]:
+    """Pages made by :func:`~tests.service.workspace.reading_room.logged_in` (one context each), checked for
+    console errors and requests off loopback, and closed afterwards."""
+    made: list[WatchedPage] = []
+    yield made
+    for watched in made:
+        watched.page.context.close()
+    for watched in made:
+        errors = [e for e in watched.console_errors if not e.startswith(EXPECTED_REFUSAL)]
+        assert errors == [] and watched.outside_requests == []

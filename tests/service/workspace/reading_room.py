@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from dvt_us.report.visit_folder import VisitFolder
@@ -19,7 +19,17 @@ from dvt_us.service.instances import StoredInstance
 from dvt_us.service.review.store import ReviewStore
 from dvt_us.service.review.studies import register_report
 from dvt_us.service.workspace.context import utc_now
-from tests.service.workspace.harness import PASSWORD, Team, WorkspaceFiles, mounted_app, review_store, serve
+from tests.service.workspace.harness import (
+    PASSWORD,
+    Team,
+    WatchedPage,
+    WorkspaceFiles,
+    browser_login,
+    mounted_app,
+    review_store,
+    serve,
+    watched_page,
+)
 
 
 @dataclass
@@ -114,3 +124,10 @@ def sign(page: Page, password: str = PASSWORD) -> None:
     open_sign_dialog(page, password)
     with page.expect_navigation():
         page.click("#sign-button")
+
+
+def logged_in(browser: Browser, pages: list[WatchedPage], room: ReadingRoom, username: str) -> Page:
+    """A new page (context) in ``browser``, logged in to ``room`` as ``username``, kept in ``pages``."""
+    watched = watched_page(browser)
+    pages.append(watched)
+    return browser_login(watched, room.url, username)

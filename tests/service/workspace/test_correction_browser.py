@@ -3,40 +3,14 @@ corrects by an adjudication, and its signature makes the final read (``on_final`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser
 
 from dvt_us.service.review import reads, signing
 from dvt_us.service.review.enum import ReadSlot, ReviewState
 from dvt_us.service.review.studies import get_study
 from dvt_us.service.workspace.context import utc_now
-from tests.service.review.conftest import PASSWORD
-from tests.service.workspace.harness import WatchedPage, WorkspaceFiles, browser_login, watched_page
-from tests.service.workspace.reading_room import ReadingRoom, reading_room, save, set_finding, sign
-
-
-@pytest.fixture(scope="module")
-def room(workspace_files: WorkspaceFiles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReadingRoom]:
-    with reading_room(workspace_files, tmp_path_factory.mktemp("correction-room")) as found:
-        yield found
-
-
-@pytest.fixture
-def pages(browser: Browser) -> Iterator[list[WatchedPage]]:
-    made: list[WatchedPage] = []
-    yield made
-    for watched in made:
-        watched.page.context.close()
-    for watched in made:
-        assert watched.console_errors == [] and watched.outside_requests == []
-
-
-def _logged_in(browser: Browser, pages: list[WatchedPage], room: ReadingRoom, username: str) -> Page:
-    watched = watched_page(browser)
-    pages.append(watched)
-    return browser_login(watched, room.url, username)
+from tests.service.workspace.harness import PASSWORD, WatchedPage
+from tests.service.workspace.reading_room import ReadingRoom, logged_in, save, set_finding, sign
 
 
 def test_an_adjudicator_corrects_a_final_concordant_read(browser: Browser, pages: list[WatchedPage],
@@ -48,12 +22,12 @@ def test_an_adjudicator_corrects_a_final_concordant_read(browser: Browser, pages
         signing.sign_read(store, reader, read.id, PASSWORD, utc_now())
     assert get_study(store, team.root, study, utc_now()).final_slot is ReadSlot.READ_1
 
-    ann = _logged_in(browser, pages, room, "ann")
+    ann = logged_in(browser, pages, room, "ann")
     ann.goto(f"{room.url}/studies/{study}/review")
     assert "Reads of this study are locked." in (ann.text_content(".sign-off") or "")
     assert ann.locator("#amend-button").count() == 0 and ann.text_content("h1 .state") == "final"
 
-    ada = _logged_in(browser, pages, room, "ada")
+    ada = logged_in(browser, pages, room, "ada")
     with ada.expect_navigation():
         ada.click(f'tr.study[data-study="{study}"] a.correction')
     with ada.expect_navigation():

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, Page
 
 from dvt_us.service.review import reads
@@ -24,12 +22,12 @@ from dvt_us.service.review.enum import ReviewState
 from dvt_us.service.review.reads import FindingEdit
 from dvt_us.service.review.studies import get_study
 from dvt_us.service.workspace.context import utc_now
-from tests.service.workspace.harness import WatchedPage, WorkspaceFiles, browser_login, watched_page
+from tests.service.workspace.harness import WatchedPage
 from tests.service.workspace.reading_room import (
     ReadingRoom,
     finding,
+    logged_in,
     open_sign_dialog,
-    reading_room,
     save,
     set_finding,
     sign,
@@ -37,32 +35,6 @@ from tests.service.workspace.reading_room import (
 )
 
 SECRET = "read-1-private-reason"
-EXPECTED_REFUSAL = tuple(f"Failed to load resource: the server responded with a status of {status}"
-                         for status in (401, 403, 404, 422))
-
-
-@pytest.fixture(scope="module")
-def room(workspace_files: WorkspaceFiles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReadingRoom]:
-    with reading_room(workspace_files, tmp_path_factory.mktemp("reading-room")) as found:
-        yield found
-
-
-@pytest.fixture
-def pages(browser: Browser) -> Iterator[list[WatchedPage]]:
-    """Pages made by :func:`new_page` (one context each), checked for console errors and closed afterwards."""
-    made: list[WatchedPage] = []
-    yield made
-    for watched in made:
-        watched.page.context.close()
-    for watched in made:  # the refusals the tests provoke are logged by the browser as failed loads
-        errors = [e for e in watched.console_errors if not e.startswith(EXPECTED_REFUSAL)]
-        assert errors == [] and watched.outside_requests == []
-
-
-def _logged_in(browser: Browser, pages: list[WatchedPage], room: ReadingRoom, username: str) -> Page:
-    watched = watched_page(browser)
-    pages.append(watched)
-    return browser_login(watched, room.url, username)
 
 
 def _grade_to_override(page: Page) -> tuple[str, str, str]:
@@ -77,7 +49,7 @@ def _grade_to_override(page: Page) -> tuple[str, str, str]:
 def test_double_read_adjudication_sign_off_and_audit(browser: Browser, pages: list[WatchedPage],
                                                      room: ReadingRoom) -> None:
     study = room.studies[1]
-    ann = _logged_in(browser, pages, room, "ann")
+    ann = logged_in(browser, pages, room, "ann")
     assert ann.locator(".state-counts .state-awaiting_read .n").text_content() == "2"
     start_read(ann, study)
     assert ann.locator(".clip-player").count() >= 1 and ann.locator(".leg-diagram").count() == 1
@@ -107,7 +79,7 @@ def test_double_read_adjudication_sign_off_and_audit(browser: Browser, pages: li
     assert "signed and locked" in (ann.text_content(".signed-note") or "")
     assert ann.text_content("tr.version .signed-by") == "Dr Ann" and ann.locator("#save-button").count() == 0
 
-    bob = _logged_in(browser, pages, room, "bob")
+    bob = logged_in(browser, pages, room, "bob")
     start_read(bob, study)
     assert bob.get_attribute(row, "data-reader") == model  # the model's value, not read 1's
     assert SECRET not in bob.content()
@@ -117,7 +89,7 @@ def test_double_read_adjudication_sign_off_and_audit(browser: Browser, pages: li
     assert ann.locator(f'tr.study[data-study="{study}"]').get_attribute("data-state") == "read_submitted"
     assert "discordan" not in ann.content() and "adjudicat" not in ann.content().lower()
 
-    ada = _logged_in(browser, pages, room, "ada")
+    ada = logged_in(browser, pages, room, "ada")
     assert ada.locator(".state-counts .state-discordant .n").text_content() == "1"
     with ada.expect_navigation():
         ada.click(f'tr.study[data-study="{study}"] a.open-adjudication')
@@ -138,7 +110,7 @@ def test_double_read_adjudication_sign_off_and_audit(browser: Browser, pages: li
     assert ada.text_content("h1 .state") == "final"
     assert room.final_calls == [study]
 
-    root = _logged_in(browser, pages, room, "root")
+    root = logged_in(browser, pages, room, "root")
     with root.expect_navigation():
         root.click('.app-nav a:text("Audit trail")')
     assert root.locator("tr.audit-entry").count() > 10
@@ -174,7 +146,7 @@ def test_a_reader_sees_only_their_own_read_and_nothing_beyond_the_role(browser: 
     changed = not model if isinstance(model, bool) else True
     reads.edit_read(room.store, room.team.ann, first.id, [FindingEdit(segment.key, "rvt", changed, SECRET)], utc_now())
 
-    bob = _logged_in(browser, pages, room, "bob")
+    bob = logged_in(browser, pages, room, "bob")
     for path, status in ((f"/api/reads/{first.id}", 403), (f"/studies/{study}/review", 404),
                          (f"/studies/{study}/adjudication", 403), ("/audit", 403), ("/users", 403)):
         response = bob.goto(room.url + path)
@@ -204,7 +176,7 @@ def test_a_reader_sees_only_their_own_read_and_nothing_beyond_the_role(browser: 
 
 def test_reading_keys_move_between_segments_and_save(browser: Browser, pages: list[WatchedPage],
                                                      room: ReadingRoom) -> None:
-    ann = _logged_in(browser, pages, room, "ann")
+    ann = logged_in(browser, pages, room, "ann")
     start_read(ann, room.studies[2])
     keys = [k.get_attribute("data-key") for k in ann.locator(".segment-findings").all()]
     assert len(keys) >= 2
