@@ -167,3 +167,13 @@ def write_ultrasound(path: Path, spec: UltrasoundSpec | None = None) -> Path:
 def read_back(path: Path) -> Dataset:
     """Read a written file, for assertions."""
     return pydicom.dcmread(path)
+
+
+def jpeg_with_broken_last_frame(path: Path, frames: int = 3) -> Path:
+    """A JPEG baseline cine written to ``path`` whose last frame's JPEG headers are wiped (it cannot decode)."""
+    written = write(jpeg_baseline(ultrasound_dataset(UltrasoundSpec(frames=frames))), path)
+    data = bytearray(written.read_bytes())
+    last_soi = data.rfind(b"\xff\xd8")
+    data[last_soi + 2 : last_soi + 400] = bytes(398)
+    written.write_bytes(bytes(data))
+    return written

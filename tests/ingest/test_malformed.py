@@ -12,7 +12,7 @@ from pydicom.uid import RLELossless
 
 from dvt_us.ingest import IngestError, ProblemCode, Source, ingest, read_clip
 from dvt_us.preprocess import iter_frames
-from tests.dicom_factory import UltrasoundSpec, jpeg_baseline, ultrasound_dataset, write
+from tests.dicom_factory import UltrasoundSpec, jpeg_baseline, jpeg_with_broken_last_frame, ultrasound_dataset, write
 
 
 def _seed_files(folder: Path) -> dict[str, bytes]:
@@ -131,12 +131,7 @@ def test_typed_reasons(tmp_path: Path) -> None:
 
 
 def test_corrupt_jpeg_frame_is_a_decode_error_naming_the_frame(tmp_path: Path) -> None:
-    ds = jpeg_baseline(ultrasound_dataset(UltrasoundSpec(frames=3)))
-    path = write(ds, tmp_path / "j.dcm")
-    data = bytearray(path.read_bytes())
-    last_soi = data.rfind(b"\xff\xd8")
-    data[last_soi + 2 : last_soi + 400] = bytes(398)  # wipe the third frame's headers
-    path.write_bytes(bytes(data))
+    path = jpeg_with_broken_last_frame(tmp_path / "j.dcm")  # the third frame's headers wiped
     clip = read_clip(Source(path))
     with pytest.raises(IngestError) as info:
         list(iter_frames(clip))

@@ -23,7 +23,7 @@ from dvt_us.phantom.trial_writer import RenderOptions, write_trial
 from dvt_us.pipeline.clip_analysis import ClipResult, ModelSet, analyse_clip
 from dvt_us.preprocess import iter_frames
 from dvt_us.preprocess.clip_features import classifier_input
-from tests.dicom_factory import UltrasoundSpec, jpeg_baseline, ultrasound_dataset, write
+from tests.dicom_factory import jpeg_with_broken_last_frame
 from tests.preprocess.stack_reference import reference_measure_clip, reference_track_target
 
 
@@ -105,12 +105,7 @@ def test_findings_equal_the_stack_based_ones(analysed: tuple[Path, list[ClipResu
 
 def test_a_frame_that_fails_to_decode_leaves_no_mask_file(tmp_path: Path, models: ModelSet) -> None:
     """Masks are written while decoding: a bad third frame must not leave a partial file behind."""
-    ds = jpeg_baseline(ultrasound_dataset(UltrasoundSpec(frames=3)))
-    path = write(ds, tmp_path / "j.dcm")
-    data = bytearray(path.read_bytes())
-    last_soi = data.rfind(b"\xff\xd8")
-    data[last_soi + 2 : last_soi + 400] = bytes(398)  # wipe the third frame's headers
-    path.write_bytes(bytes(data))
+    path = jpeg_with_broken_last_frame(tmp_path / "j.dcm")  # the third frame's headers wiped
     clip = read_clip(Source(path))
     assert clip.kind is ClipKind.COMPRESSION_CINE and clip.views
     result = analyse_clip(clip, models, tmp_path / "visit")
