@@ -66,8 +66,8 @@ def matmul_peak_gflops(threads: int) -> float:
 def ort_fps(models_dir: Path, batch: int, threads: int, repeats: int = 5) -> float:
     manifest = ModelRegistry(models_dir).get("vein-seg")
     session = session_for(manifest, SessionOptions(threads=threads, use_cuda=False))
-    size = int(manifest.preprocessing["size"])
-    x = np.random.default_rng(0).standard_normal((batch, 3, size, size), dtype=np.float32)
+    channels, size = int(manifest.input_shape[1]), int(manifest.preprocessing["size"])
+    x = np.random.default_rng(0).standard_normal((batch, channels, size, size), dtype=np.float32)
     run_logits(session, manifest, x)
     best = float("inf")
     for _ in range(repeats):
@@ -89,7 +89,8 @@ def torch_fps(models_dir: Path, batch: int, threads: int, repeats: int = 5) -> f
         return None
     manifest = ModelRegistry(models_dir).get("vein-seg")
     cfg = TrainConfig.model_validate(json.loads((manifest.folder / "manifest.json").read_text())["training_config"])
-    model = segmentation_network(cfg.segmentation, 2 * cfg.segmentation.context + 1)
+    channels = cfg.segmentation.input_spec.channels
+    model = segmentation_network(cfg.segmentation, channels)
     weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy())
                for i in onnx.load(str(manifest.onnx_path)).graph.initializer}
     state = model.state_dict()
@@ -101,7 +102,7 @@ def torch_fps(models_dir: Path, batch: int, threads: int, repeats: int = 5) -> f
     model.eval()
     torch.set_num_threads(threads)
     size = cfg.segmentation.input_size
-    x = torch.randn(batch, 3, size, size)
+    x = torch.randn(batch, channels, size, size)
     with torch.no_grad():
         model(x)
         best = float("inf")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -19,7 +20,8 @@ import torch
 from rich.progress import Progress
 
 from dvt_us.preprocess.clip_features import FEATURES, classifier_input, measure_clip
-from training.config import TrainConfig
+from dvt_us.preprocess.model_input import InputSpec
+from training.config import CompressibilityConfig, TrainConfig
 from training.data import COMPRESSIBILITY, PROGRESS_CONSOLE, TrainClip
 from training.evaluate import segment_clip
 from training.metrics import classification_metrics
@@ -82,15 +84,15 @@ def predicted_labels(model_dir: Path, clips: list[TrainClip]) -> list[np.ndarray
     """The exported segmentation model's labels for every frame of every clip (ONNX Runtime, as served)."""
     session = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    size, context = int(manifest["preprocessing"]["size"]), int(manifest["preprocessing"]["context"])
-    if clips and clips[0].images.shape[-1] != size:
-        raise ValueError(f"clips are letterboxed to {clips[0].images.shape[-1]} px but {model_dir} expects {size}: "
-                         f"set segmentation.input_size to {size} in this config")
+    spec = InputSpec.from_preprocessing(manifest["preprocessing"])
+    if clips and clips[0].images.shape[-1] != spec.size:
+        raise ValueError(f"clips are letterboxed to {clips[0].images.shape[-1]} px but {model_dir} expects "
+                         f"{spec.size}: set segmentation.input_size to {spec.size} in this config")
     out = []
     with Progress(console=PROGRESS_CONSOLE) as progress:
         task = progress.add_task("segmenting training clips", total=len(clips))
         for clip in clips:
-            out.append(segment_clip(session, clip, context))
+            out.append(segment_clip(session, clip, spec))
             progress.advance(task)
     return out
 
@@ -145,4 +147,35 @@ def train_compressibility(cfg: TrainConfig, train: list[TrainClip], val: list[Tr
             best = run.end_epoch(model, optimiser, scheduler, metrics, score=metrics["accuracy"], best=best)
             progress.update(task, completed=epoch + 1,
                             description=f"compressibility  accuracy {metrics['accuracy']:.3f}")
+    (run.folder / "final_metrics.json").write_text(json.dumps(_final_metrics(model, run, c, x_val, y_val), indent=1))
     return run.best_path
+
+
+def _final_metrics(model: TemporalClassifier, run: RunLog, c: CompressibilityConfig, x_val: torch.Tensor,
+                   y_val: np.ndarray) -> dict[str, Any]:
+    """The best epoch's validation metrics, at the operating point when the config asks for one."""
+    final = dict(run.best_metrics)
+    if c.operating_point_min_specificity is None:
+        return final
+    model.load_state_dict(torch.load(run.best_path, weights_only=True))
+    model.eval()
+    with torch.no_grad():
+        probs = torch.softmax(model(x_val), dim=1).numpy()
+    threshold = abnormal_operating_point(probs, y_val, c.operating_point_min_specificity)
+    return final | classification_metrics(probs, y_val, COMPRESSIBILITY, threshold) | {
+        "abnormal_min_probability": threshold}
+
+
+def abnormal_operating_point(probs: np.ndarray, truth: np.ndarray, min_specificity: float) -> float:
+    """The lowest abnormal threshold on a 0.05 grid from 0.5 down whose specificity on ``truth`` stays ≥ the minimum.
+
+    ``probs`` ``[n, 4]`` are validation probabilities; specificity is over the compressible clips.
+    """
+    abnormal = probs[:, 1] + probs[:, 2]
+    normal = abnormal[truth == 0]
+    chosen = 0.5
+    for threshold in np.round(np.arange(0.45, 0.049, -0.05), 2):
+        if normal.size and float((normal < threshold).mean()) < min_specificity:
+            break
+        chosen = float(threshold)
+    return chosen

@@ -14,6 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dvt_us.preprocess.model_input import InputSpec
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -73,11 +75,18 @@ class SegmentationConfig(_Strict):
     features: tuple[int, ...] = (16, 32, 64, 128, 256, 16)
     input_size: int = 160
     context: int = 1
+    clip_extremes: bool = False
+    """Also give the clip's per-pixel temporal max and min as channels (see dvt_us.preprocess.model_input)."""
     epochs: int = 30
     batch_size: int = 16
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     augment: AugmentConfig = AugmentConfig()
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """The model input this network is trained on (and served with)."""
+        return InputSpec(self.input_size, self.context, self.clip_extremes)
 
 
 class CompressibilityConfig(_Strict):
@@ -90,6 +99,9 @@ class CompressibilityConfig(_Strict):
     learning_rate: float = 3e-3
     label_smoothing: float = 0.05
     mask_noise: float = 0.5
+    operating_point_min_specificity: float | None = Field(0.95, gt=0.0, le=1.0)
+    """After training, lower the abnormal threshold (P(partial) + P(noncompressible), 0.5 … 0.05) as far as
+    validation specificity stays at least this; None keeps the most probable class."""
     """Probability of perturbing truth masks (erode/dilate/drop) when building training curves."""
     segmentation_model: Path | None = None
     """An exported segmentation model (models/<name>/<version>) whose predictions also feed the curves."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from dvt_us.ingest import ClipKind, ingest
 from dvt_us.phantom.trial import plan_trial
 from dvt_us.phantom.trial_writer import RenderOptions, write_trial
 from dvt_us.preprocess import iter_frames
-from dvt_us.preprocess.model_input import InputSpec, model_frames
+from dvt_us.preprocess.model_input import CLIP_DTYPE, InputSpec, clip_extremes, frame_input, model_frames
 from training.config import PhantomData
 
 COMPRESSIBILITY = tuple(c.value for c in Compressibility)
@@ -54,6 +55,15 @@ class TrainClip:
     """Index into :data:`COMPRESSIBILITY` for compression cines, else None."""
     calibrated: bool = True
     """False when the source had no spatial calibration (``spacing_mm`` is then in source pixels)."""
+
+    @cached_property
+    def extremes(self) -> NDArray[np.float32]:
+        """``[2, size, size]`` per-pixel temporal max and min of ``images`` (the clip-extreme channels)."""
+        return clip_extremes(self.images)
+
+    def model_input(self, index: int, spec: InputSpec) -> NDArray[np.float32]:
+        """``[channels, size, size]`` input of frame ``index``, built as serving builds it."""
+        return frame_input(self.images, index, spec, self.extremes if spec.clip_extremes else None)
 
 
 def phantom_folder(cfg: PhantomData, cache_dir: Path, jobs: int | None = None) -> Path:
@@ -94,7 +104,7 @@ def load_folder(folder: Path, spec: InputSpec) -> list[TrainClip]:
                 spacing = view.spacing_mm or (1.0, 1.0)
                 clips.append(TrainClip(
                     sop_instance_uid=clip.sop_instance_uid, subject=rec["subject"], kind=clip.kind.value,
-                    images=images[:, 0].astype(np.float16),
+                    images=images[:, 0].astype(CLIP_DTYPE),
                     labels=np.stack([box.labels_to_model(m) for m in masks]),
                     spacing_mm=(spacing[0] / box.scale, spacing[1] / box.scale),
                     compressibility=COMPRESSIBILITY.index(label) if label in COMPRESSIBILITY else None,
@@ -110,9 +120,3 @@ def split_by_subject(clips: list[TrainClip], held_out: float, seed: int) -> tupl
     n_val = max(1, round(len(subjects) * held_out)) if len(subjects) > 1 else 0
     val = set(rng.choice(subjects, size=n_val, replace=False).tolist()) if n_val else set()
     return [c for c in clips if c.subject not in val], [c for c in clips if c.subject in val]
-
-
-def stack_context(images: NDArray[np.float16], index: int, context: int) -> NDArray[np.float32]:
-    """``[2*context+1, size, size]`` channels around frame ``index`` (ends repeat), as float32."""
-    picks = np.clip(np.arange(index - context, index + context + 1), 0, len(images) - 1)
-    return images[picks].astype(np.float32)

@@ -13,8 +13,8 @@ import onnxruntime as ort
 from dvt_us.inference.sessions import softmax
 from dvt_us.preprocess.clip_features import classifier_input, measure_clip
 from dvt_us.preprocess.model_input import InputSpec
-from training.data import COMPRESSIBILITY, TrainClip, load_folder, stack_context
-from training.metrics import classification_metrics, segmentation_metrics
+from training.data import COMPRESSIBILITY, TrainClip, load_folder
+from training.metrics import classification_metrics, compressibility_calls, segmentation_metrics
 from training.model_card import model_card
 
 
@@ -23,12 +23,12 @@ def _session(model_dir: Path) -> tuple[ort.InferenceSession, dict[str, Any]]:
     return ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"]), manifest
 
 
-def segment_clip(session: ort.InferenceSession, clip: TrainClip, context: int, batch: int = 32) -> np.ndarray:
+def segment_clip(session: ort.InferenceSession, clip: TrainClip, spec: InputSpec, batch: int = 32) -> np.ndarray:
     """Argmax labels ``[frames, S, S]`` for every frame of a clip in model geometry."""
     name = session.get_inputs()[0].name
     out = []
     for start in range(0, len(clip.images), batch):
-        x = np.stack([stack_context(clip.images, f, context)
+        x = np.stack([clip.model_input(f, spec)
                       for f in range(start, min(start + batch, len(clip.images)))])
         out.append(session.run(None, {name: x})[0].argmax(axis=1).astype(np.uint8))
     return np.concatenate(out)
@@ -48,18 +48,17 @@ def evaluate(model_dir: Path, data_dir: Path, segmentation_dir: Path | None = No
     """Metrics of a segmentation or compressibility model on every clip of ``data_dir``."""
     session, manifest = _session(model_dir)
     if manifest["task"] == "segmentation":
-        pre = manifest["preprocessing"]
-        clips = load_folder(data_dir, InputSpec(pre["size"], pre["context"]))
-        preds = [segment_clip(session, c, pre["context"]) for c in clips]
+        spec = InputSpec.from_preprocessing(manifest["preprocessing"])
+        clips = load_folder(data_dir, spec)
+        preds = [segment_clip(session, c, spec) for c in clips]
         return {"clips": len(clips), **segmentation_metrics(np.concatenate(preds),
                                                             np.concatenate([c.labels for c in clips]))}
     steps = manifest["preprocessing"]["steps"]
     if segmentation_dir is not None:
         seg_session, seg_manifest = _session(segmentation_dir)
-        pre = seg_manifest["preprocessing"]
-        clips = [c for c in load_folder(data_dir, InputSpec(pre["size"], pre["context"]))
-                 if c.compressibility is not None]
-        labels = [segment_clip(seg_session, c, pre["context"]) for c in clips]
+        spec = InputSpec.from_preprocessing(seg_manifest["preprocessing"])
+        clips = [c for c in load_folder(data_dir, spec) if c.compressibility is not None]
+        labels = [segment_clip(seg_session, c, spec) for c in clips]
     else:
         clips = [c for c in load_folder(data_dir, InputSpec()) if c.compressibility is not None]
         labels = [c.labels for c in clips]
@@ -68,8 +67,11 @@ def evaluate(model_dir: Path, data_dir: Path, segmentation_dir: Path | None = No
     logits = session.run(None, {session.get_inputs()[0].name: x})[0]
     probs = softmax(logits, axis=1)
     truth = np.array([c.compressibility for c in clips])
-    metrics = classification_metrics(probs, truth, COMPRESSIBILITY)
+    threshold = manifest.get("thresholds", {}).get("abnormal_min_probability")
+    metrics = classification_metrics(probs, truth, COMPRESSIBILITY, threshold)
+    calls = compressibility_calls(probs, threshold)
     inadequate = [i for i, c in enumerate(clips) if COMPRESSIBILITY[c.compressibility] == "indeterminate"]
-    metrics["indeterminate_recall"] = float((probs[inadequate].argmax(axis=1) == 3).mean()) if inadequate else None
+    metrics["indeterminate_recall"] = float((calls[inadequate] == 3).mean()) if inadequate else None
+    metrics["abnormal_min_probability"] = threshold
     return {"clips": len(clips), "curves_from": "segmentation model" if segmentation_dir else "truth masks",
             **metrics}

@@ -21,6 +21,7 @@ from dvt_us import __version__
 from dvt_us.preprocess.clip_features import FEATURES
 from training.config import TrainConfig
 from training.data import COMPRESSIBILITY
+from training.metrics import segmentation_score
 from training.model_card import model_card
 from training.networks import TemporalClassifier, segmentation_network
 
@@ -34,7 +35,7 @@ def load_run(run_dir: Path) -> tuple[TrainConfig, torch.nn.Module, dict[str, Any
     """The config, best weights (in eval mode) and best-epoch metrics of a run folder."""
     cfg = TrainConfig.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
     if cfg.task == "segmentation":
-        model = segmentation_network(cfg.segmentation, 2 * cfg.segmentation.context + 1)
+        model = segmentation_network(cfg.segmentation, cfg.segmentation.input_spec.channels)
     else:
         model = TemporalClassifier(len(FEATURES), cfg.compressibility)
     model.load_state_dict(torch.load(run_dir / "best.pt", weights_only=True))
@@ -45,8 +46,9 @@ def load_run(run_dir: Path) -> tuple[TrainConfig, torch.nn.Module, dict[str, Any
 
 def _best_from_log(run_dir: Path) -> dict[str, Any]:
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
-    key = "dice_vein" if "dice_vein" in lines[0] else "accuracy"
-    return max(lines, key=lambda m: m.get(key, float("-inf")))
+    if "dice_vein" in lines[0]:
+        return max(lines, key=segmentation_score)
+    return max(lines, key=lambda m: m.get("accuracy", float("-inf")))
 
 
 def example_input(cfg: TrainConfig, batch: int, seed: int = 0) -> np.ndarray:
@@ -54,7 +56,7 @@ def example_input(cfg: TrainConfig, batch: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if cfg.task == "segmentation":
         s = cfg.segmentation
-        return rng.standard_normal((batch, 2 * s.context + 1, s.input_size, s.input_size)).astype(np.float32)
+        return rng.standard_normal((batch, s.input_spec.channels, s.input_size, s.input_size)).astype(np.float32)
     return rng.random((batch, len(FEATURES), cfg.compressibility.steps)).astype(np.float32)
 
 
@@ -104,12 +106,13 @@ def _manifest(cfg: TrainConfig, metrics: dict[str, Any], check: dict[str, float]
     segmentation = cfg.task == "segmentation"
     if segmentation:
         s = cfg.segmentation
-        shape = ["batch", 2 * s.context + 1, s.input_size, s.input_size]
+        shape = ["batch", s.input_spec.channels, s.input_size, s.input_size]
         inputs = [{"name": "image", "dtype": "float32", "shape": shape}]
         outputs = [{"name": "logits", "dtype": "float32", "shape": ["batch", 4, s.input_size, s.input_size]}]
         labels = LABELS
         preprocessing = {"function": "dvt_us.preprocess.model_input.model_frames", "size": s.input_size,
-                         "context": s.context, "normalise": "zscore per view", "letterbox": "centred, zero pad"}
+                         "context": s.context, "clip_extremes": s.clip_extremes, "normalise": "zscore per view",
+                         "letterbox": "centred, zero pad"}
         thresholds: dict[str, Any] = {}
     else:
         c = cfg.compressibility
@@ -119,6 +122,8 @@ def _manifest(cfg: TrainConfig, metrics: dict[str, Any], check: dict[str, float]
         preprocessing = {"function": "dvt_us.preprocess.clip_features.classifier_input", "steps": c.steps,
                          "features": list(FEATURES)}
         thresholds = {"compressible_max_diameter_ratio": 0.10, "noncompressible_min_diameter_ratio": 0.90}
+        if "abnormal_min_probability" in metrics:  # the operating point chosen on validation data
+            thresholds["abnormal_min_probability"] = metrics["abnormal_min_probability"]
     return {
         "name": cfg.name, "version": cfg.version, "task": cfg.task, "format": "onnx", "opset": OPSET,
         "inputs": inputs, "outputs": outputs, "labels": labels, "preprocessing": preprocessing,

@@ -8,6 +8,9 @@ import numpy as np
 import torch
 from monai.metrics import compute_hausdorff_distance, compute_roc_auc
 
+from dvt_us.findings.clip_findings import classifier_call
+from dvt_us.findings.vocabulary import Compressibility
+
 GROUPS = {"vein": (1, 2), "lumen": (1,), "thrombus": (2,), "artery": (3,)}
 """Label groups scored: the vein cross-section is lumen + thrombus."""
 
@@ -38,9 +41,28 @@ def segmentation_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float
     return out
 
 
-def classification_metrics(probs: np.ndarray, truth: np.ndarray, classes: tuple[str, ...]) -> dict[str, Any]:
-    """Accuracy, one-vs-rest AUC, confusion matrix, and abnormal (partial + noncompressible) sensitivity/specificity."""
-    pred = probs.argmax(axis=1)
+def segmentation_score(metrics: dict[str, float]) -> float:
+    """The validation score that picks the best epoch: mean Dice of vein, thrombus and artery (absent ones skipped).
+
+    Vein Dice alone let a model that calls every anechoic lumen "lumen" win, thrombus missed and all.
+    """
+    values = [metrics[k] for k in ("dice_vein", "dice_thrombus", "dice_artery") if not np.isnan(metrics[k])]
+    return float(np.mean(values)) if values else float("-inf")
+
+
+def compressibility_calls(probs: np.ndarray, abnormal_min_probability: float | None = None) -> np.ndarray:
+    """Class index per row of ``[n, 4]`` probabilities, as serving calls them (``classifier_call``)."""
+    order = list(Compressibility)
+    return np.array([order.index(classifier_call(row, abnormal_min_probability)[0]) for row in probs], int)
+
+
+def classification_metrics(probs: np.ndarray, truth: np.ndarray, classes: tuple[str, ...],
+                           abnormal_min_probability: float | None = None) -> dict[str, Any]:
+    """Accuracy, one-vs-rest AUC, confusion matrix, and abnormal (partial + noncompressible) sensitivity/specificity.
+
+    The calls are the most probable class, or those of an operating point (``abnormal_min_probability``).
+    """
+    pred = compressibility_calls(probs, abnormal_min_probability)
     k = len(classes)
     confusion = np.zeros((k, k), int)
     np.add.at(confusion, (truth, pred), 1)

@@ -44,6 +44,23 @@ def _evaluations(manifest: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+def _inputs(manifest: dict[str, Any]) -> str:
+    pre, thresholds = manifest["preprocessing"], manifest.get("thresholds", {})
+    if manifest["task"] == "segmentation":
+        text = (f"Input: each frame with {pre['context']} neighbour(s) on each side, z-scored per view and "
+                f"letterboxed to {pre['size']}×{pre['size']}")
+        if pre.get("clip_extremes"):
+            text += (", plus the clip's per-pixel maximum and minimum over all its frames (a vein that "
+                     "collapses under compression is echoic in the maximum, a thrombosed one stays dark)")
+        return text + "."
+    text = f"Input: {len(pre['features'])} curves of the cine resampled to {pre['steps']} steps."
+    if "abnormal_min_probability" in thresholds:
+        text += (f" Operating point: abnormal when P(partial) + P(noncompressible) ≥ "
+                 f"{thresholds['abnormal_min_probability']:.2f}, chosen on the validation subjects for "
+                 "sensitivity at a specificity floor (docs/models.md).")
+    return text
+
+
 def model_card(manifest: dict[str, Any]) -> str:
     """The model card text."""
     cfg = manifest["training_config"]
@@ -51,6 +68,8 @@ def model_card(manifest: dict[str, Any]) -> str:
     return f"""# {manifest['name']} {manifest['version']} ({manifest['task']})
 
 {_PURPOSE[manifest['task']]}
+
+{_inputs(manifest)}
 
 ## Training data: phantom, not patients
 Trained **only on synthetic images from the dvt-us physics phantom** (docs/phantom.md): simulated speckle,

@@ -23,9 +23,10 @@ from monai.transforms import (
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader, Dataset
 
+from dvt_us.preprocess.model_input import InputSpec
 from training.config import AugmentConfig, TrainConfig
-from training.data import PROGRESS_CONSOLE, TrainClip, stack_context
-from training.metrics import segmentation_metrics
+from training.data import PROGRESS_CONSOLE, TrainClip
+from training.metrics import segmentation_metrics, segmentation_score
 from training.networks import segmentation_network
 from training.runs import RunLog
 
@@ -51,9 +52,9 @@ def augmentations(cfg: AugmentConfig) -> Compose:
 class FrameSamples(Dataset[dict[str, Any]]):
     """(clip, frame) pairs: image channels ``[C, S, S]`` and label ``[1, S, S]``."""
 
-    def __init__(self, clips: list[TrainClip], items: list[tuple[int, int]], context: int,
+    def __init__(self, clips: list[TrainClip], items: list[tuple[int, int]], spec: InputSpec,
                  transform: Compose | None) -> None:
-        self.clips, self.items, self.context, self.transform = clips, items, context, transform
+        self.clips, self.items, self.spec, self.transform = clips, items, spec, transform
 
     def __len__(self) -> int:
         return len(self.items)
@@ -61,7 +62,7 @@ class FrameSamples(Dataset[dict[str, Any]]):
     def __getitem__(self, i: int) -> dict[str, Any]:
         c, f = self.items[i]
         clip = self.clips[c]
-        sample: dict[str, Any] = {"image": stack_context(clip.images, f, self.context),
+        sample: dict[str, Any] = {"image": clip.model_input(f, self.spec),
                                   "label": clip.labels[f][None].astype(np.float32)}
         if self.transform is not None:
             sample = self.transform(sample)
@@ -86,10 +87,10 @@ def _validation_items(clips: list[TrainClip], per_clip: int) -> list[tuple[int, 
 
 @torch.no_grad()
 def predict_labels(model: torch.nn.Module, clips: list[TrainClip], items: list[tuple[int, int]],
-                   context: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+                   spec: InputSpec, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Argmax predictions and truth ``[n, S, S]`` for the given (clip, frame) items."""
     model.eval()
-    loader = DataLoader(FrameSamples(clips, items, context, None), batch_size=batch_size)
+    loader = DataLoader(FrameSamples(clips, items, spec, None), batch_size=batch_size)
     preds, truths = [], []
     for batch in loader:
         preds.append(model(batch["image"]).argmax(dim=1).numpy().astype(np.uint8))
@@ -101,7 +102,8 @@ def train_segmentation(cfg: TrainConfig, train: list[TrainClip], val: list[Train
     """Train; checkpoint every epoch (resumable); return the path of the best checkpoint."""
     seg = cfg.segmentation
     torch.manual_seed(cfg.seed)
-    model = segmentation_network(seg, 2 * seg.context + 1)
+    spec = seg.input_spec
+    model = segmentation_network(seg, spec.channels)
     optimiser = torch.optim.AdamW(model.parameters(), lr=seg.learning_rate, weight_decay=seg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=seg.epochs)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, lambda_dice=1.0, lambda_ce=1.0)
@@ -115,7 +117,7 @@ def train_segmentation(cfg: TrainConfig, train: list[TrainClip], val: list[Train
         task = progress.add_task("segmentation", total=seg.epochs, completed=start)
         for epoch in range(start, seg.epochs):
             rng = np.random.default_rng([cfg.seed, epoch])
-            loader = DataLoader(FrameSamples(train, _epoch_items(train, per_clip, rng), seg.context, transform),
+            loader = DataLoader(FrameSamples(train, _epoch_items(train, per_clip, rng), spec, transform),
                                 batch_size=seg.batch_size, shuffle=False)
             model.train()
             began, losses = time.perf_counter(), []
@@ -126,11 +128,12 @@ def train_segmentation(cfg: TrainConfig, train: list[TrainClip], val: list[Train
                 optimiser.step()
                 losses.append(loss.item())
             scheduler.step()
-            pred, truth = predict_labels(model, val, val_items, seg.context, seg.batch_size)
+            pred, truth = predict_labels(model, val, val_items, spec, seg.batch_size)
             metrics = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - began,
                        **segmentation_metrics(pred, truth)}
-            best = run.end_epoch(model, optimiser, scheduler, metrics, score=metrics["dice_vein"], best=best)
+            best = run.end_epoch(model, optimiser, scheduler, metrics, score=segmentation_score(metrics), best=best)
             progress.update(task, completed=epoch + 1,
-                            description=f"segmentation  dice vein {metrics['dice_vein']:.3f}")
+                            description=f"segmentation  dice vein {metrics['dice_vein']:.3f} "
+                                        f"thrombus {metrics['dice_thrombus']:.3f}")
     (run.folder / "final_metrics.json").write_text(json.dumps(run.best_metrics, indent=1))
     return run.best_path

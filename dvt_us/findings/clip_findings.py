@@ -8,6 +8,7 @@ unsure the clip is indeterminate.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,13 +29,34 @@ MIN_TISSUE_SHIFT_MM = 1.0
 ADEQUATE_MAX_AREA_RATIO = 0.8
 
 
+def classifier_call(probabilities: Sequence[float], abnormal_min_probability: float | None = None,
+                    ) -> tuple[Compressibility, float]:
+    """The classifier's class for 4 probabilities (:class:`Compressibility` order), and its probability.
+
+    Without an operating point this is the most probable class. With one (``abnormal_min_probability``
+    in the model's manifest, chosen on validation data for sensitivity), the clip is abnormal when
+    P(partial) + P(noncompressible) reaches it: the more probable of the two, with the pair's probability;
+    otherwise the more probable of compressible and indeterminate.
+    """
+    p = [float(v) for v in probabilities]
+    classes = list(Compressibility)
+    if abnormal_min_probability is None:
+        best = int(np.argmax(p))
+        return classes[best], p[best]
+    abnormal = p[1] + p[2]
+    if abnormal >= abnormal_min_probability:
+        return (Compressibility.PARTIAL if p[1] >= p[2] else Compressibility.NONCOMPRESSIBLE), abnormal
+    return (Compressibility.COMPRESSIBLE, p[0]) if p[0] >= p[3] else (Compressibility.INDETERMINATE, p[3])
+
+
 @dataclass(frozen=True)
 class CompressibilityCall:
     """The clip's compressibility: the final label, the classifier's call and the measured call."""
 
     label: Compressibility
     confidence: float
-    """Probability of ``label`` (of the classifier's class when indeterminate for low confidence)."""
+    """Probability of the classifier's call (:func:`classifier_call`), also when low confidence made
+    ``label`` indeterminate."""
     classifier: Compressibility
     probabilities: tuple[float, float, float, float]
     """Classifier probabilities in :class:`Compressibility` order."""
@@ -95,11 +117,13 @@ def key_frames(area_mm2: np.ndarray) -> tuple[int, int]:
 
 
 def compression_findings(measures: ClipMeasures, probabilities: np.ndarray,
-                         key: tuple[int, int] | None = None) -> CompressionFindings:
+                         key: tuple[int, int] | None = None,
+                         abnormal_min_probability: float | None = None) -> CompressionFindings:
     """Findings of a compression clip from its measures and the classifier's 4 probabilities.
 
     ``key`` gives the (uncompressed, maximal compression) frames when the acquisition says which they
     are (a still pair: 0 and 1); else they are found from the area curve (:func:`key_frames`).
+    ``abnormal_min_probability`` is the classifier's operating point, if its manifest has one.
     """
     if np.shape(probabilities) != (len(Compressibility),):
         raise ValueError(f"expected {len(Compressibility)} classifier probabilities, got {np.shape(probabilities)}")
@@ -120,13 +144,12 @@ def compression_findings(measures: ClipMeasures, probabilities: np.ndarray,
     thrombus = float(measures.thrombus_area_mm2[i1] / min_area) if min_area > 0 else 0.0
     adequate, shift = _adequacy(measures, area_ratio if found else 1.0)
 
-    classifier = list(Compressibility)[int(np.argmax(probs))]
+    classifier, confidence = classifier_call(probs, abnormal_min_probability)
     measured = compressibility_from_ratio(diameter_ratio) if found and np.isfinite(diameter_ratio) \
         else Compressibility.INDETERMINATE
     if not adequate and measured is not Compressibility.NONCOMPRESSIBLE:
         measured = Compressibility.INDETERMINATE
     agree = classifier is measured
-    confidence = max(probs)
     reason = None
     if not found:
         label, reason = Compressibility.INDETERMINATE, "vein not found in enough frames"

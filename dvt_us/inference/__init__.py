@@ -1,7 +1,7 @@
 """Inference: exported ONNX models run by ONNX Runtime (CPU, or CUDA when present). Never imports torch."""
 
 from dvt_us.inference.registry import DEFAULT_MODELS_DIR, ModelError, ModelManifest, ModelRegistry
-from dvt_us.inference.segmenter import FrameSegmentation, segment_frames
+from dvt_us.inference.segmenter import FrameSegmentation, segment_frames, segment_views
 from dvt_us.inference.sessions import SessionOptions, session_for
 
 __all__ = [
@@ -12,5 +12,6 @@ __all__ = [
     "ModelRegistry",
     "SessionOptions",
     "segment_frames",
+    "segment_views",
     "session_for",
 ]

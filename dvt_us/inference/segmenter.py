@@ -2,11 +2,15 @@
 
 Frames arrive one at a time (from :func:`dvt_us.preprocess.iter_frames`); each is normalised and
 letterboxed once, kept in a small ring for the neighbouring-frame channels, and sent in batches.
-Labels come back in the view's own pixel grid.
+A model that also sees the clip's extremes (``clip_extremes`` in its manifest) needs every frame first:
+then the clip is held in model geometry as float16 like the training data (32 KiB per frame at 128),
+never at source size. Labels come back in the view's own pixel grid.
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +21,14 @@ from numpy.typing import NDArray
 
 from dvt_us.inference.registry import ModelError, ModelManifest
 from dvt_us.inference.sessions import run_logits, softmax
-from dvt_us.preprocess.model_input import InputSpec, Letterbox, normalise
+from dvt_us.preprocess.model_input import (
+    CLIP_DTYPE,
+    InputSpec,
+    Letterbox,
+    clip_extremes,
+    frame_input,
+    normalise,
+)
 
 
 @dataclass(frozen=True)
@@ -37,7 +48,7 @@ def input_spec(manifest: ModelManifest) -> InputSpec:
         raise ModelError(f"{manifest.name} {manifest.version} is a {manifest.task} model with labels "
                          f"{list(manifest.labels)}, not a 4-label segmentation model")
     pre = manifest.preprocessing
-    spec = InputSpec(size=int(pre["size"]), context=int(pre["context"]))
+    spec = InputSpec.from_preprocessing(pre)
     if list(manifest.input_shape[1:]) != [spec.channels, spec.size, spec.size]:
         raise ModelError(f"{manifest.name} {manifest.version}: input shape {list(manifest.input_shape)} does not "
                          f"match its preprocessing ({spec.channels} channels of {spec.size}x{spec.size})")
@@ -75,9 +86,13 @@ def segment_frames(
 ) -> Iterator[FrameSegmentation]:
     """Segment frames ``[rows, cols]`` (uint8, one view, in order); yields one result per frame, in order.
 
-    Memory holds ``batch_size + 2 * context`` model inputs, whatever the clip length.
+    Memory holds ``batch_size + 2 * context`` model inputs, whatever the clip length, unless the model
+    uses the clip extremes (then every frame in model geometry).
     """
     spec = input_spec(manifest)
+    if spec.clip_extremes:
+        yield from _segment_whole_clip(frames, session, manifest, spec, batch_size)
+        return
     k = spec.context
     ring: deque[NDArray[np.float32]] = deque()
     box: Letterbox | None = None
@@ -111,3 +126,66 @@ def segment_frames(
             yield from flush(box, last=False)
     if box is not None:
         yield from flush(box, last=True)
+
+
+def segment_views(
+    frames: Iterable[Sequence[NDArray[np.uint8]]],
+    views: int,
+    session: ort.InferenceSession,
+    manifest: ModelManifest,
+    batch_size: int = 16,
+) -> Iterator[tuple[FrameSegmentation, ...]]:
+    """Segment every view of each frame (``frames`` yields one uint8 ``[rows, cols]`` per view, in order).
+
+    Yields one tuple per frame. Each frame is read once; with the clip extremes the views are gathered
+    in model geometry side by side, so no view waits at source size for another.
+    """
+    spec = input_spec(manifest)
+    if not spec.clip_extremes:
+        streams = itertools.tee(frames, views)
+        per_view = [segment_frames(map(operator.itemgetter(v), stream), session, manifest, batch_size)
+                    for v, stream in enumerate(streams)]
+        yield from zip(*per_view, strict=True)
+        return
+    boxes: list[Letterbox] = []
+    singles: list[list[NDArray[np.float16]]] = [[] for _ in range(views)]
+    for frame in frames:
+        if len(frame) != views:
+            raise ValueError(f"a frame has {len(frame)} views, expected {views}")
+        if not boxes:
+            boxes = [Letterbox(view.shape[0], view.shape[1], spec.size) for view in frame]
+        for v, view in enumerate(frame):
+            singles[v].append(boxes[v].to_model(normalise(view)).astype(CLIP_DTYPE))
+    if boxes:
+        per_view = [_segment_model_frames(np.stack(singles[v]), boxes[v], session, manifest, spec,
+                                          batch_size=batch_size)
+                    for v in range(views)]
+        singles.clear()
+        yield from zip(*per_view, strict=True)
+
+
+def _segment_whole_clip(frames: Iterable[NDArray[np.uint8]], session: ort.InferenceSession,
+                        manifest: ModelManifest, spec: InputSpec, batch_size: int) -> Iterator[FrameSegmentation]:
+    box: Letterbox | None = None
+    single = []
+    for frame in frames:
+        if box is None:
+            box = Letterbox(frame.shape[0], frame.shape[1], spec.size)
+        single.append(box.to_model(normalise(frame)).astype(CLIP_DTYPE))
+    if box is not None:
+        clip = np.stack(single)
+        single.clear()
+        yield from _segment_model_frames(clip, box, session, manifest, spec, batch_size=batch_size)
+
+
+def _segment_model_frames(clip: NDArray[np.float16], box: Letterbox, session: ort.InferenceSession,
+                          manifest: ModelManifest, spec: InputSpec, *, batch_size: int,
+                          ) -> Iterator[FrameSegmentation]:
+    """Segment a whole clip held in model geometry ``[frames, size, size]``, with its extremes."""
+    extremes = clip_extremes(clip)
+    for start in range(0, len(clip), batch_size):
+        stop = min(len(clip), start + batch_size)
+        batch = np.stack([frame_input(clip, i, spec, extremes) for i in range(start, stop)])
+        probs = softmax(run_logits(session, manifest, batch), axis=1)
+        for j, i in enumerate(range(start, stop)):
+            yield _decode(probs[j], box, i)

@@ -6,8 +6,6 @@ This is the unit of work that runs in a worker process (``--jobs``) or on a Dask
 
 from __future__ import annotations
 
-import itertools
-import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dvt_us.findings.clip_findings import CompressionFindings, FlowFindings, compression_findings, flow_findings
-from dvt_us.inference import FrameSegmentation, ModelManifest, SessionOptions, segment_frames, session_for
+from dvt_us.inference import FrameSegmentation, ModelManifest, SessionOptions, segment_views, session_for
 from dvt_us.inference.sessions import run_logits, softmax
 from dvt_us.ingest import Clip, ClipKind, IngestError
 from dvt_us.pipeline.label_spool import LabelSpool
@@ -58,7 +56,8 @@ def _segmented_frames(clip: Clip, models: ModelSet, colour: list[NDArray[np.bool
     """Each frame's segmentation, one per view, in frame order; every frame is decoded once.
 
     ``colour``, when given, receives the colour-flow mask of view 0 in the first frame (what the flow
-    fill measures). The views' segmenters run in step, so only a batch of frames is held at a time.
+    fill measures). Only a batch of frames is held at a time, or, for a model that sees the clip extremes,
+    the clip in model geometry (:func:`dvt_us.inference.segment_views`).
     """
     session = session_for(models.segmentation, models.session)
 
@@ -70,10 +69,7 @@ def _segmented_frames(clip: Clip, models: ModelSet, colour: list[NDArray[np.bool
                 colour.append(flow != 0 if flow is not None else np.zeros(first.bmode.shape, bool))
             yield tuple(view.bmode for view in frame.views)
 
-    streams = itertools.tee(bmodes(), len(clip.views))
-    per_view = [segment_frames(map(operator.itemgetter(v), stream), session, models.segmentation)
-                for v, stream in enumerate(streams)]
-    return zip(*per_view, strict=True)
+    return segment_views(bmodes(), len(clip.views), session, models.segmentation)
 
 
 @dataclass
@@ -149,7 +145,8 @@ def _analyse(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
     curves = classifier_input(measures, int(classifier.preprocessing["steps"]))[None]
     probs = softmax(run_logits(session_for(classifier, models.session), classifier, curves), axis=1)[0]
     still_pair = clip.kind is ClipKind.STILL and len(measures.vein_area_mm2) == 2  # 0 uncompressed, 1 compressed
-    compression = compression_findings(measures, probs, key=(0, 1) if still_pair else None)
+    compression = compression_findings(measures, probs, key=(0, 1) if still_pair else None,
+                                       abnormal_min_probability=classifier.thresholds.get("abnormal_min_probability"))
     key = (compression.uncompressed_frame, compression.max_compression_frame)
     picks = ((0, key[0]), (0, key[1])) if split_pair else ((key[0], 0), (key[1], 0))  # (frame, view)
     write_key_frames(clip, ("uncompressed", "max_compression"), picks, visit_dir)

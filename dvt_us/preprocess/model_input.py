@@ -1,5 +1,10 @@
 """The pixels a model sees: letterboxed, normalised B-mode with neighbouring frames as channels.
 
+Optionally two more channels carry the whole clip: the per-pixel maximum and minimum over its frames.
+Acute thrombus can be as anechoic as blood, so one frame cannot tell them apart; what tells them apart is
+the compression: a patent vein collapses, and tissue echoes sweep over its lumen (bright in the maximum),
+while a thrombosed vein stays open and dark in every frame.
+
 One definition for training (``training/``) and serving (``dvt_us.inference``), parameterised by
 :class:`InputSpec`, which is saved in each model's manifest so that inference rebuilds exactly what
 training did. Geometry: a view ``[rows, cols]`` is scaled by one factor to fit ``size x size`` and
@@ -8,13 +13,17 @@ centred with zero padding; :meth:`Letterbox.to_source` maps class scores back to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 _EPS = 1e-3
+CLIP_DTYPE = np.float16
+"""How a whole clip in model geometry is held (training data; serving with clip extremes): half the memory."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,9 @@ class InputSpec:
     size: int = 160
     """Square input side in pixels."""
     context: int = 1
-    """Neighbouring frames on each side given as channels: ``2 * context + 1`` channels."""
+    """Neighbouring frames on each side given as channels: ``2 * context + 1`` frame channels."""
+    clip_extremes: bool = False
+    """Add the clip's per-pixel temporal maximum and minimum as two channels (after the frame channels)."""
 
     def __post_init__(self) -> None:
         if not 32 <= self.size <= 1024 or self.size % 16:
@@ -32,10 +43,18 @@ class InputSpec:
         if not 0 <= self.context <= 4:
             raise ValueError(f"context must lie in 0..4, got {self.context}")
 
+    @classmethod
+    def from_preprocessing(cls, preprocessing: Mapping[str, Any]) -> InputSpec:
+        """The spec a model manifest's ``preprocessing`` block records."""
+        extremes = preprocessing.get("clip_extremes", False)
+        if not isinstance(extremes, bool):
+            raise ValueError(f"preprocessing.clip_extremes must be true or false, got {extremes!r}")
+        return cls(size=int(preprocessing["size"]), context=int(preprocessing["context"]), clip_extremes=extremes)
+
     @property
     def channels(self) -> int:
-        """Input channels: the frame and its neighbours."""
-        return 2 * self.context + 1
+        """Input channels: the frame and its neighbours, then the clip extremes if used."""
+        return 2 * self.context + 1 + (2 if self.clip_extremes else 0)
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,28 @@ def normalise(bmode: NDArray[np.uint8]) -> NDArray[np.float32]:
     return (image - float(image.mean())) / (float(image.std()) + _EPS)
 
 
+def clip_extremes(single: NDArray[np.floating]) -> NDArray[np.float32]:
+    """``[2, size, size]``: per-pixel maximum and minimum over a clip's frames ``[frames, size, size]``."""
+    return np.stack([single.max(axis=0), single.min(axis=0)]).astype(np.float32)
+
+
+def frame_input(single: NDArray[np.floating], index: int, spec: InputSpec,
+                extremes: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+    """``[channels, size, size]`` model input of frame ``index`` of a clip in model geometry.
+
+    ``single`` holds the clip's normalised, letterboxed frames ``[frames, size, size]``; at the clip ends
+    the nearest frame is repeated. ``extremes`` (from :func:`clip_extremes`) is required when
+    ``spec.clip_extremes`` is set.
+    """
+    picks = np.clip(np.arange(index - spec.context, index + spec.context + 1), 0, len(single) - 1)
+    frames = single[picks].astype(np.float32)
+    if not spec.clip_extremes:
+        return frames
+    if extremes is None:
+        raise ValueError("this input needs the clip extremes")
+    return np.concatenate([frames, extremes])
+
+
 def model_frames(bmodes: NDArray[np.uint8], spec: InputSpec) -> tuple[NDArray[np.float32], Letterbox]:
     """Model input for every frame of a view: ``[frames, channels, size, size]`` float32.
 
@@ -97,10 +138,13 @@ def model_frames(bmodes: NDArray[np.uint8], spec: InputSpec) -> tuple[NDArray[np
     bmodes
         uint8 ``[frames, rows, cols]`` B-mode of one view, in frame order.
     spec
-        Input size and temporal context; at the clip ends the nearest frame is repeated.
+        Input size, temporal context (at the clip ends the nearest frame is repeated) and clip extremes.
     """
     frames, rows, cols = bmodes.shape
     box = Letterbox(rows, cols, spec.size)
     single = np.stack([box.to_model(normalise(f)) for f in bmodes])
-    index = np.clip(np.arange(frames)[:, None] + np.arange(-spec.context, spec.context + 1)[None, :], 0, frames - 1)
-    return np.ascontiguousarray(single[index]), box
+    extremes = None
+    if spec.clip_extremes:  # a whole clip is held as float16, as training holds it (CLIP_DTYPE)
+        single = single.astype(CLIP_DTYPE)
+        extremes = clip_extremes(single)
+    return np.stack([frame_input(single, i, spec, extremes) for i in range(frames)]), box

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dvt_us.anatomy import Laterality, Segment
-from dvt_us.findings.clip_findings import compression_findings, flow_findings
+from dvt_us.findings.clip_findings import classifier_call, compression_findings, flow_findings
 from dvt_us.findings.segment_findings import (
     SegmentEvidence,
     change_since_baseline,
@@ -73,6 +73,21 @@ def test_disagreement_is_flagged_and_low_confidence_is_indeterminate() -> None:
     unsure = compression_findings(NORMAL, np.array([0.4, 0.3, 0.2, 0.1]))
     assert unsure.compressibility.label is Compressibility.INDETERMINATE
     assert "unsure" in (unsure.indeterminate_reason or "")
+
+
+def test_the_operating_point_calls_abnormal_on_the_pair_of_abnormal_probabilities() -> None:
+    probs = [0.45, 0.3, 0.2, 0.05]  # most probable: compressible; abnormal together: 0.5
+    assert classifier_call(probs) == (Compressibility.COMPRESSIBLE, 0.45)
+    assert classifier_call(probs, 0.5) == (Compressibility.PARTIAL, pytest.approx(0.5))
+    assert classifier_call(probs, 0.6) == (Compressibility.COMPRESSIBLE, 0.45)
+    assert classifier_call([0.1, 0.2, 0.3, 0.4], 0.4)[0] is Compressibility.NONCOMPRESSIBLE
+    assert classifier_call([0.1, 0.1, 0.1, 0.7], 0.4) == (Compressibility.INDETERMINATE, 0.7)
+    called = compression_findings(NORMAL, np.array([0.2, 0.7, 0.05, 0.05]), abnormal_min_probability=0.3)
+    assert called.compressibility.classifier is Compressibility.PARTIAL
+    assert called.compressibility.confidence == pytest.approx(0.75)
+    unsure = compression_findings(NORMAL, np.array([0.55, 0.25, 0.1, 0.1]), abnormal_min_probability=0.3)
+    assert unsure.compressibility.classifier is Compressibility.PARTIAL  # 0.35 >= 0.3, yet unsure:
+    assert unsure.compressibility.label is Compressibility.INDETERMINATE and unsure.compressibility.flagged
 
 
 def test_occlusive_clip_and_inadequate_compression() -> None:

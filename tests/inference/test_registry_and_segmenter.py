@@ -12,7 +12,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from dvt_us.inference import ModelError, ModelRegistry, segment_frames, session_for  # noqa: E402
+from dvt_us.inference import ModelError, ModelRegistry, segment_frames, segment_views, session_for  # noqa: E402
 from dvt_us.inference.sessions import run_logits, softmax  # noqa: E402
 from dvt_us.preprocess.model_input import InputSpec, model_frames  # noqa: E402
 
@@ -31,16 +31,17 @@ def _conv_model(path: Path, channels: int, seed: int = 0) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
 
 
-def _publish(root: Path, name: str, version: str, context: int = 1) -> Path:
+def _publish(root: Path, name: str, version: str, context: int = 1, clip_extremes: bool = False) -> Path:
     folder = root / name / version
     folder.mkdir(parents=True)
-    _conv_model(folder / "model.onnx", 2 * context + 1)
+    channels = InputSpec(64, context, clip_extremes).channels
+    _conv_model(folder / "model.onnx", channels)
     manifest = {
         "name": name, "version": version, "task": "segmentation",
-        "inputs": [{"name": "image", "shape": ["batch", 2 * context + 1, 64, 64]}],
+        "inputs": [{"name": "image", "shape": ["batch", channels, 64, 64]}],
         "outputs": [{"name": "logits", "shape": ["batch", 4, 64, 64]}],
         "labels": ["background", "vein lumen", "thrombus", "artery"],
-        "preprocessing": {"size": 64, "context": context},
+        "preprocessing": {"size": 64, "context": context, "clip_extremes": clip_extremes},
         "sha256": hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest(),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest))
@@ -63,18 +64,38 @@ def test_registry_versions_unknown_names_and_tampering(tmp_path: Path) -> None:
         registry.get("seg", "0.2.0")
 
 
+@pytest.mark.parametrize("clip_extremes", [False, True])
 @pytest.mark.parametrize("frames", [1, 5, 37])
-def test_streaming_equals_whole_clip(tmp_path: Path, frames: int) -> None:
-    _publish(tmp_path, "seg", "1")
+def test_streaming_equals_whole_clip(tmp_path: Path, frames: int, clip_extremes: bool) -> None:
+    _publish(tmp_path, "seg", "1", clip_extremes=clip_extremes)
     manifest = ModelRegistry(tmp_path).get("seg")
     session = session_for(manifest)
     rng = np.random.default_rng(frames)
     bmodes = rng.integers(0, 255, (frames, 90, 120), dtype=np.uint8)
     streamed = list(segment_frames(iter(bmodes), session, manifest, batch_size=4))
     assert [s.index for s in streamed] == list(range(frames))
-    inputs, box = model_frames(bmodes, InputSpec(64, 1))
+    inputs, box = model_frames(bmodes, InputSpec(64, 1, clip_extremes))
+    assert inputs.shape == (frames, 5 if clip_extremes else 3, 64, 64)
     probs = softmax(run_logits(session, manifest, inputs), axis=1)
     for s, frame_probs in zip(streamed, probs, strict=True):
         expected = box.to_source(frame_probs).argmax(axis=0)
         assert s.labels.shape == (90, 120)
         np.testing.assert_array_equal(s.labels, expected)
+
+
+@pytest.mark.parametrize("clip_extremes", [False, True])
+def test_views_segmented_together_equal_each_view_alone(tmp_path: Path, clip_extremes: bool) -> None:
+    """A split screen: each view gets its own letterbox and its own clip extremes."""
+    _publish(tmp_path, "seg", "1", clip_extremes=clip_extremes)
+    manifest = ModelRegistry(tmp_path).get("seg")
+    session = session_for(manifest)
+    rng = np.random.default_rng(7)
+    left = rng.integers(0, 255, (9, 90, 60), dtype=np.uint8)
+    right = rng.integers(0, 120, (9, 80, 70), dtype=np.uint8)
+    together = list(segment_views(zip(left, right, strict=True), 2, session, manifest, batch_size=4))
+    assert len(together) == 9
+    for v, view in enumerate((left, right)):
+        alone = list(segment_frames(iter(view), session, manifest, batch_size=3))
+        for pair, single in zip(together, alone, strict=True):
+            assert pair[v].index == single.index
+            np.testing.assert_array_equal(pair[v].labels, single.labels)

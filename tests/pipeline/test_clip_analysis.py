@@ -98,7 +98,8 @@ def test_findings_equal_the_stack_based_ones(analysed: tuple[Path, list[ClipResu
         curves = classifier_input(measures, int(classifier.preprocessing["steps"]))[None]
         probs = softmax(run_logits(session_for(classifier, models.session), classifier, curves), axis=1)[0]
         still_pair = r.clip.kind is ClipKind.STILL and len(stack) == 2
-        expected = compression_findings(measures, probs, key=(0, 1) if still_pair else None)
+        expected = compression_findings(measures, probs, key=(0, 1) if still_pair else None,
+                                        abnormal_min_probability=classifier.thresholds.get("abnormal_min_probability"))
         assert r.compression is not None and expected.vein_found
         assert repr(r.compression) == repr(expected)
 

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -76,6 +77,9 @@ def test_export_has_parity_manifest_and_card(exported: dict[str, Path], task: st
     assert manifest["sha256"] == hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest()
     assert (folder / "model.onnx").stat().st_size <= 30 * 2**20
     assert len(manifest["labels"]) == 4
+    if task == "segmentation":  # the tiny config uses the clip extremes: 3 frame channels + max + min
+        assert manifest["preprocessing"]["clip_extremes"] is True
+        assert manifest["inputs"][0]["shape"][1] == 5
     card = (folder / "MODEL_CARD.md").read_text()
     assert "phantom" in card and "No patient data" in card
 
@@ -103,4 +107,40 @@ def test_evaluate_through_onnx_runtime(exported: dict[str, Path], capsys: pytest
     assert len(result["confusion"]) == 4
     manifest = json.loads((exported["compressibility"] / "manifest.json").read_text())
     assert manifest["evaluations"][-1]["metrics"]["accuracy"] == result["accuracy"]
+    threshold = manifest["thresholds"]["abnormal_min_probability"]  # chosen on validation at export
+    assert 0.05 <= threshold <= 0.5 and result["abnormal_min_probability"] == threshold
     assert "| accuracy |" in (exported["compressibility"] / "MODEL_CARD.md").read_text()
+
+
+def test_training_inputs_are_the_inputs_served(exported: dict[str, Path]) -> None:
+    """What a training clip feeds the network equals, bit for bit, what serving builds from the same DICOM."""
+    from dvt_us.ingest import ingest
+    from dvt_us.preprocess import iter_frames
+    from dvt_us.preprocess.model_input import InputSpec, model_frames
+    from training.data import load_folder
+
+    spec = InputSpec(64, context=1, clip_extremes=True)
+    clips = {c.sop_instance_uid: c for c in load_folder(exported["data"], spec)}
+    served = [c for c in ingest([exported["data"] / "dicom"]).clips if c.sop_instance_uid in clips and c.views]
+    cines = [c for c in served if c.frames > 1 and len(c.views) == 1]
+    assert cines
+    for clip in cines[:3]:
+        bmodes = np.stack([f.views[0].bmode for f in iter_frames(clip)])
+        inputs, _ = model_frames(bmodes, spec)
+        trained = clips[clip.sop_instance_uid]
+        assert inputs.shape == (len(trained.images), 5, 64, 64)
+        for i in (0, len(inputs) // 2, len(inputs) - 1):
+            np.testing.assert_array_equal(trained.model_input(i, spec), inputs[i])
+
+
+def test_the_operating_point_keeps_validation_specificity() -> None:
+    from training.compressibility import abnormal_operating_point
+
+    # Compressible clips whose abnormal probability (columns 1 + 2) is 0.03, 0.08, ..., 0.48; two abnormal clips.
+    normal = [[1 - a, a, 0.0, 0.0] for a in np.arange(1, 11) * 0.05 - 0.02]
+    probs = np.array(normal + [[0.7, 0.2, 0.1, 0.0], [0.2, 0.4, 0.4, 0.0]])
+    truth = np.array([0] * 10 + [1, 2])
+    # 0.45 keeps 9 of 10 normals below it, 0.4 keeps 8, 0.35 keeps 7: at specificity >= 0.8 the lowest is 0.4.
+    assert abnormal_operating_point(probs, truth, 0.8) == pytest.approx(0.4)
+    assert abnormal_operating_point(probs, truth, 0.95) == pytest.approx(0.5)  # 0.45 would drop to 0.9
+    assert abnormal_operating_point(probs, truth, 0.1) == pytest.approx(0.05)
