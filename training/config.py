@@ -77,6 +77,8 @@ class SegmentationConfig(_Strict):
     context: int = 1
     clip_extremes: bool = False
     """Also give the clip's per-pixel temporal max and min as channels (see dvt_us.preprocess.model_input)."""
+    select_by: Literal["dice_vein", "mean_dice"] = "dice_vein"
+    """Validation score that picks the best epoch: vein Dice, or the mean Dice of vein, thrombus and artery."""
     epochs: int = 30
     batch_size: int = 16
     learning_rate: float = 2e-3
@@ -99,7 +101,7 @@ class CompressibilityConfig(_Strict):
     learning_rate: float = 3e-3
     label_smoothing: float = 0.05
     mask_noise: float = 0.5
-    operating_point_min_specificity: float | None = Field(0.95, gt=0.0, le=1.0)
+    operating_point_min_specificity: float | None = Field(None, gt=0.0, le=1.0)
     """After training, lower the abnormal threshold (P(partial) + P(noncompressible), 0.5 … 0.05) as far as
     validation specificity stays at least this; None keeps the most probable class."""
     """Probability of perturbing truth masks (erode/dilate/drop) when building training curves."""

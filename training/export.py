@@ -47,7 +47,8 @@ def load_run(run_dir: Path) -> tuple[TrainConfig, torch.nn.Module, dict[str, Any
 def _best_from_log(run_dir: Path) -> dict[str, Any]:
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
     if "dice_vein" in lines[0]:
-        return max(lines, key=segmentation_score)
+        cfg = TrainConfig.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
+        return max(lines, key=lambda m: segmentation_score(m, cfg.segmentation.select_by))
     return max(lines, key=lambda m: m.get("accuracy", float("-inf")))
 
 

@@ -41,12 +41,14 @@ def segmentation_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float
     return out
 
 
-def segmentation_score(metrics: dict[str, float]) -> float:
-    """The validation score that picks the best epoch: mean Dice of vein, thrombus and artery (absent ones skipped).
+def segmentation_score(metrics: dict[str, float], select_by: str = "dice_vein") -> float:
+    """The validation score that picks the best epoch: vein Dice, or (``mean_dice``) the mean Dice of vein,
+    thrombus and artery, absent ones skipped.
 
-    Vein Dice alone let a model that calls every anechoic lumen "lumen" win, thrombus missed and all.
+    Vein Dice alone lets a model that calls every anechoic lumen "lumen" win, thrombus missed and all.
     """
-    values = [metrics[k] for k in ("dice_vein", "dice_thrombus", "dice_artery") if not np.isnan(metrics[k])]
+    keys = ("dice_vein", "dice_thrombus", "dice_artery") if select_by == "mean_dice" else ("dice_vein",)
+    values = [metrics[k] for k in keys if not np.isnan(metrics[k])]
     return float(np.mean(values)) if values else float("-inf")
 
 

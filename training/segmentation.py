@@ -131,7 +131,8 @@ def train_segmentation(cfg: TrainConfig, train: list[TrainClip], val: list[Train
             pred, truth = predict_labels(model, val, val_items, spec, seg.batch_size)
             metrics = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - began,
                        **segmentation_metrics(pred, truth)}
-            best = run.end_epoch(model, optimiser, scheduler, metrics, score=segmentation_score(metrics), best=best)
+            score = segmentation_score(metrics, seg.select_by)
+            best = run.end_epoch(model, optimiser, scheduler, metrics, score=score, best=best)
             progress.update(task, completed=epoch + 1,
                             description=f"segmentation  dice vein {metrics['dice_vein']:.3f} "
                                         f"thrombus {metrics['dice_thrombus']:.3f}")

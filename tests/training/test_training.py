@@ -29,7 +29,7 @@ def _tiny(tmp: Path, task: str) -> Path:
         seg_model = tmp / "models" / raw["name"] / raw["version"]  # the tiny segmentation model, exported first
         raw |= {"task": "compressibility", "name": "tiny-compress",
                 "compressibility": {"epochs": 3, "batch_size": 4, "steps": 16, "channels": [8, 8],
-                                    "segmentation_model": str(seg_model)}}
+                                    "segmentation_model": str(seg_model), "operating_point_min_specificity": 0.9}}
     path = tmp / f"{task}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -138,7 +138,7 @@ def test_the_operating_point_keeps_validation_specificity() -> None:
 
     # Compressible clips whose abnormal probability (columns 1 + 2) is 0.03, 0.08, ..., 0.48; two abnormal clips.
     normal = [[1 - a, a, 0.0, 0.0] for a in np.arange(1, 11) * 0.05 - 0.02]
-    probs = np.array(normal + [[0.7, 0.2, 0.1, 0.0], [0.2, 0.4, 0.4, 0.0]])
+    probs = np.array([*normal, [0.7, 0.2, 0.1, 0.0], [0.2, 0.4, 0.4, 0.0]])
     truth = np.array([0] * 10 + [1, 2])
     # 0.45 keeps 9 of 10 normals below it, 0.4 keeps 8, 0.35 keeps 7: at specificity >= 0.8 the lowest is 0.4.
     assert abnormal_operating_point(probs, truth, 0.8) == pytest.approx(0.4)
