@@ -162,20 +162,23 @@ def _final_metrics(model: TemporalClassifier, run: RunLog, c: CompressibilityCon
     with torch.no_grad():
         probs = torch.softmax(model(x_val), dim=1).numpy()
     threshold = abnormal_operating_point(probs, y_val, c.operating_point_min_specificity)
+    if threshold is None:  # no threshold keeps the floor: the model keeps its most probable class
+        return final
     return final | classification_metrics(probs, y_val, COMPRESSIBILITY, threshold) | {
         "abnormal_min_probability": threshold}
 
 
-def abnormal_operating_point(probs: np.ndarray, truth: np.ndarray, min_specificity: float) -> float:
+def abnormal_operating_point(probs: np.ndarray, truth: np.ndarray, min_specificity: float) -> float | None:
     """The lowest abnormal threshold on a 0.05 grid from 0.5 down whose specificity on ``truth`` stays ≥ the minimum.
 
-    ``probs`` ``[n, 4]`` are validation probabilities; specificity is over the compressible clips.
+    ``probs`` ``[n, 4]`` are validation probabilities; specificity is over the compressible clips. None when
+    there are no compressible clips or even 0.5 misses the minimum.
     """
     abnormal = probs[:, 1] + probs[:, 2]
     normal = abnormal[truth == 0]
-    chosen = 0.5
-    for threshold in np.round(np.arange(0.45, 0.049, -0.05), 2):
-        if normal.size and float((normal < threshold).mean()) < min_specificity:
+    chosen = None
+    for threshold in np.round(np.arange(0.5, 0.049, -0.05), 2):
+        if not normal.size or float((normal < threshold).mean()) < min_specificity:
             break
         chosen = float(threshold)
     return chosen

@@ -101,10 +101,10 @@ class CompressibilityConfig(_Strict):
     learning_rate: float = 3e-3
     label_smoothing: float = 0.05
     mask_noise: float = 0.5
+    """Probability of perturbing truth masks (erode/dilate/drop) when building training curves."""
     operating_point_min_specificity: float | None = Field(None, gt=0.0, le=1.0)
     """After training, lower the abnormal threshold (P(partial) + P(noncompressible), 0.5 … 0.05) as far as
     validation specificity stays at least this; None keeps the most probable class."""
-    """Probability of perturbing truth masks (erode/dilate/drop) when building training curves."""
     segmentation_model: Path | None = None
     """An exported segmentation model (models/<name>/<version>) whose predictions also feed the curves."""
 
