@@ -99,3 +99,11 @@ def test_views_segmented_together_equal_each_view_alone(tmp_path: Path, clip_ext
         for pair, single in zip(together, alone, strict=True):
             assert pair[v].index == single.index
             np.testing.assert_array_equal(pair[v].labels, single.labels)
+
+
+def test_a_frame_with_the_wrong_number_of_views_is_refused(tmp_path: Path) -> None:
+    _publish(tmp_path, "seg", "1", clip_extremes=True)
+    manifest = ModelRegistry(tmp_path).get("seg")
+    frames = [(np.zeros((40, 40), np.uint8),)]  # one view where two were announced
+    with pytest.raises(ValueError, match="1 views, expected 2"):
+        list(segment_views(frames, 2, session_for(manifest), manifest))
