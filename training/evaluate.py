@@ -14,7 +14,7 @@ from dvt_us.inference.sessions import softmax
 from dvt_us.preprocess.clip_features import classifier_input, measure_clip
 from dvt_us.preprocess.model_input import InputSpec
 from training.data import COMPRESSIBILITY, TrainClip, load_folder
-from training.metrics import classification_metrics, compressibility_calls, segmentation_metrics
+from training.metrics import classification_metrics, segmentation_metrics
 from training.model_card import model_card
 
 
@@ -69,9 +69,9 @@ def evaluate(model_dir: Path, data_dir: Path, segmentation_dir: Path | None = No
     truth = np.array([c.compressibility for c in clips])
     threshold = manifest.get("thresholds", {}).get("abnormal_min_probability")
     metrics = classification_metrics(probs, truth, COMPRESSIBILITY, threshold)
-    calls = compressibility_calls(probs, threshold)
-    inadequate = [i for i, c in enumerate(clips) if COMPRESSIBILITY[c.compressibility] == "indeterminate"]
-    metrics["indeterminate_recall"] = float((calls[inadequate] == 3).mean()) if inadequate else None
+    k = COMPRESSIBILITY.index("indeterminate")
+    inadequate = metrics["confusion"][k]  # the inadequate-compression clips, by the class they were called
+    metrics["indeterminate_recall"] = float(inadequate[k] / sum(inadequate)) if sum(inadequate) else None
     metrics["abnormal_min_probability"] = threshold
     return {"clips": len(clips), "curves_from": "segmentation model" if segmentation_dir else "truth masks",
             **metrics}

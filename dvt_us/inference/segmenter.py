@@ -90,8 +90,9 @@ def segment_frames(
     uses the clip extremes (then every frame in model geometry).
     """
     spec = input_spec(manifest)
-    if spec.clip_extremes:
-        yield from _segment_whole_clip(frames, session, manifest, spec, batch_size)
+    if spec.clip_extremes:  # the one-view case of segment_views, which holds the clip
+        for (segmentation,) in segment_views(((frame,) for frame in frames), 1, session, manifest, batch_size):
+            yield segmentation
         return
     k = spec.context
     ring: deque[NDArray[np.float32]] = deque()
@@ -162,20 +163,6 @@ def segment_views(
                     for v in range(views)]
         singles.clear()
         yield from zip(*per_view, strict=True)
-
-
-def _segment_whole_clip(frames: Iterable[NDArray[np.uint8]], session: ort.InferenceSession,
-                        manifest: ModelManifest, spec: InputSpec, batch_size: int) -> Iterator[FrameSegmentation]:
-    box: Letterbox | None = None
-    single = []
-    for frame in frames:
-        if box is None:
-            box = Letterbox(frame.shape[0], frame.shape[1], spec.size)
-        single.append(box.to_model(normalise(frame)).astype(CLIP_DTYPE))
-    if box is not None:
-        clip = np.stack(single)
-        single.clear()
-        yield from _segment_model_frames(clip, box, session, manifest, spec, batch_size=batch_size)
 
 
 def _segment_model_frames(clip: NDArray[np.float16], box: Letterbox, session: ort.InferenceSession,
