@@ -40,14 +40,13 @@ def load_run(run_dir: Path) -> tuple[TrainConfig, torch.nn.Module, dict[str, Any
         model = TemporalClassifier(len(FEATURES), cfg.compressibility)
     model.load_state_dict(torch.load(run_dir / "best.pt", weights_only=True))
     metrics_path = run_dir / "final_metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else _best_from_log(run_dir)
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else _best_from_log(run_dir, cfg)
     return cfg, model.eval(), metrics
 
 
-def _best_from_log(run_dir: Path) -> dict[str, Any]:
+def _best_from_log(run_dir: Path, cfg: TrainConfig) -> dict[str, Any]:
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
     if "dice_vein" in lines[0]:
-        cfg = TrainConfig.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
         return max(lines, key=lambda m: segmentation_score(m, cfg.segmentation.select_by))
     return max(lines, key=lambda m: m.get("accuracy", float("-inf")))
 
