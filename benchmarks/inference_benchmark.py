@@ -116,6 +116,7 @@ def torch_fps(models_dir: Path, batch: int, threads: int, repeats: int = 5) -> f
 _STUDY = textwrap.dedent(
     """
     import json, resource, sys, time
+    import psutil
     from pathlib import Path
     from dvt_us.pipeline.analyze import AnalyzeOptions, analyze
     from dvt_us.pipeline.clip_analysis import ModelSet
@@ -130,6 +131,9 @@ _STUDY = textwrap.dedent(
     seconds = time.perf_counter() - start
     cpu_s = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
                 for f in ("ru_utime", "ru_stime"))
+    # The workers are children of the still running fork server: their times are in its children's times.
+    cpu_s += sum(t.user + t.system + t.children_user + t.children_system
+                 for t in (child.cpu_times() for child in psutil.Process().children()))
     hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
     start = time.perf_counter()
     render_run(out, jobs)  # HTML/PDF, SR, SEG, encapsulated PDF

@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,8 @@ def write_trial(
             if progress:
                 progress(len(records), len(tasks))
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # Spawned, not forked: a forked child can inherit a lock held by one of the parent's threads.
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
             for record in pool.map(_render_task, tasks, chunksize=1):
                 records.append(record)
                 if progress:

@@ -20,7 +20,7 @@ from dvt_us.pipeline.clip_analysis import ClipResult, ModelSet, analyse_clip
 from dvt_us.pipeline.render import render_visits
 from dvt_us.pipeline.trial_config import TrialConfig
 from dvt_us.pipeline.visit_report import VisitFindings, report_document, stored_baseline, visit_findings
-from dvt_us.pipeline.workers import ProgressCallback, map_in_workers
+from dvt_us.pipeline.workers import ProgressCallback, map_in_workers, start_worker_server
 from dvt_us.report.atomic import write_bytes_atomic
 from dvt_us.report.json_report import write_report
 from dvt_us.report.visit_folder import VisitFolder
@@ -64,6 +64,7 @@ def _write_inputs(out: Path, result: IngestResult) -> None:
 def analyze(paths: Iterable[str | os.PathLike[str]], options: AnalyzeOptions,
             progress: ProgressCallback | None = None) -> list[VisitFindings]:
     """Analyse every study under ``paths``; return the findings of every visit, subject by subject."""
+    start_worker_server(options.jobs)
     result = ingest(paths, progress=(lambda d, t, _: progress("reading", d, t)) if progress else None)
     options.out.mkdir(parents=True, exist_ok=True)
     _write_inputs(options.out, result)
