@@ -52,8 +52,9 @@ lint: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+## The tests, spread over up to 4 processes (a module's tests stay in one process, sharing its fixtures).
 unit: setup system-test
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadscope
 
 ## Everything CI runs.
 test: lint unit
