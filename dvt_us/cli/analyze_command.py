@@ -16,9 +16,6 @@ from dvt_us.pipeline.clip_analysis import ModelSet
 from dvt_us.pipeline.trial_config import DEFAULT_TRIAL, load_trial_config
 from dvt_us.pipeline.visit_report import VisitFindings
 
-HELP = ("Analyse ultrasound studies (files, folders, zips): report.json, masks, HTML/PDF, DICOM SR and SEG per "
-        "subject and visit.")
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``analyze``."""

@@ -16,8 +16,6 @@ import csv
 import sys
 from pathlib import Path
 
-HELP = "Re-check the hash chain of an exported audit trail (CSV or JSON Lines) offline (exit 0 intact, 1 broken)."
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``audit``."""

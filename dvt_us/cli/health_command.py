@@ -14,8 +14,6 @@ import urllib.request
 
 from dvt_us.cli.service_args import add_config_arguments, service_config
 
-HELP = "Check that the local service answers: HTTP API, database, DICOM node and job loop (exit 0 healthy, 1 not)."
-
 _WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 

@@ -15,8 +15,6 @@ from rich.table import Table
 
 from dvt_us.ingest import Clip, IngestResult, ProblemCode, ingest
 
-HELP = "List the ultrasound instances found in files, folders and zips, with what dvt-us reads from them."
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``inspect``."""

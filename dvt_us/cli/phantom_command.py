@@ -13,8 +13,6 @@ from dvt_us.phantom.gallery import write_gallery
 from dvt_us.phantom.trial import PROTOCOLS, VISITS, plan_trial
 from dvt_us.phantom.trial_writer import RenderOptions, write_trial
 
-HELP = "Generate a synthetic DVT trial (DICOM + truth) or a gallery of phantom images."
-
 
 def _shape(text: str) -> tuple[int, int]:
     try:

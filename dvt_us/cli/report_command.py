@@ -11,8 +11,6 @@ from rich.console import Console
 from dvt_us.cli.progress import progress_bars
 from dvt_us.pipeline.render import render_run
 
-HELP = "Render the reports (HTML/PDF, DICOM SR, SEG, encapsulated PDF) of an analyze output folder again."
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``report``."""

@@ -14,9 +14,6 @@ from collections.abc import Sequence
 from dvt_us.cli.progress import progress_bars
 from dvt_us.cli.service_args import add_config_arguments, service_config
 
-HELP = ("Queue the stored studies (or --study UIDs) for the current model version and run the jobs to "
-        "completion (local processes or Dask); studies already processed by this version are not run again.")
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``reprocess``."""
@@ -52,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m dvt_us.cli.reprocess_command``: the same as ``dvt-us reprocess``."""
-    parser = argparse.ArgumentParser(prog="dvt-us reprocess", description=HELP)
-    register(parser)
-    return run(parser.parse_args(argv))
+    from dvt_us.cli.main import main as dvt_us_main  # noqa: PLC0415 (main imports this module)
+
+    return dvt_us_main(["reprocess", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

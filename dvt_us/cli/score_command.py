@@ -10,8 +10,6 @@ from typing import Any
 
 from dvt_us.pipeline.score import score
 
-HELP = "Score dvt-us analyze output against a phantom trial's truth (clip, segment and visit level)."
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``score``."""

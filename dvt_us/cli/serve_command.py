@@ -11,8 +11,6 @@ from types import FrameType
 
 from dvt_us.cli.service_args import add_config_arguments, service_config
 
-HELP = "Run the service: DICOM node (C-STORE SCP), durable job queue and workers (SQLite or PostgreSQL, Dask)."
-
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``serve``."""

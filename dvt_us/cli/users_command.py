@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 
 from dvt_us.cli.service_args import add_config_arguments, service_config
 
-HELP = "Manage reader-workspace accounts (reader, adjudicator, admin): add, passwd, disable, enable, list."
 ROLES = ("reader", "adjudicator", "admin")
 
 
