@@ -2,9 +2,9 @@
 
 Worker processes are forked from a fork server, never from the calling process: a child forked from a process
 with running threads (OpenCV's or ONNX Runtime's thread pools, a test runner's, a progress bar's) can inherit
-a lock that one of them held and hang on its first use of that library. The fork server imports the analysis
-and rendering modules once, so a worker starts with them loaded; :func:`start_worker_server` starts it early,
-while the inputs are still being read.
+a lock that one of them held and hang on its first use of that library. The fork server imports the calling
+program and the clip-analysis modules once, so a worker starts with them loaded (other work imports what it
+needs); :func:`start_worker_server` starts it early, while the inputs are still being read.
 """
 
 from __future__ import annotations
