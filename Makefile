@@ -73,9 +73,9 @@ models: setup
 	$(VENV)/bin/dvt-us export runs/vein-seg-0.1.0 --out models/vein-seg/0.1.0
 	$(VENV)/bin/dvt-us train configs/train/compressibility.yaml
 	$(VENV)/bin/dvt-us export runs/compressibility-0.1.0 --out models/compressibility/0.1.0
-	$(VENV)/bin/dvt-us phantom trial --subjects 1 --seed 3000 --out .cache/test-phantom
-	$(VENV)/bin/dvt-us evaluate models/vein-seg/0.1.0 .cache/test-phantom --record
-	$(VENV)/bin/dvt-us evaluate models/compressibility/0.1.0 .cache/test-phantom --segmentation models/vein-seg/0.1.0 --record
+	$(VENV)/bin/dvt-us phantom trial --subjects 3 --seed 3000 --out .cache/test-phantom-3x3000
+	$(VENV)/bin/dvt-us evaluate models/vein-seg/0.1.0 .cache/test-phantom-3x3000 --record
+	$(VENV)/bin/dvt-us evaluate models/compressibility/0.1.0 .cache/test-phantom-3x3000 --segmentation models/vein-seg/0.1.0 --record
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out

@@ -14,7 +14,13 @@ from dvt_us.inference.sessions import softmax
 from dvt_us.preprocess.clip_features import classifier_input, measure_clip
 from dvt_us.preprocess.model_input import InputSpec
 from training.data import COMPRESSIBILITY, TrainClip, load_folder
-from training.metrics import classification_metrics, segmentation_metrics
+from training.metrics import (
+    classification_intervals,
+    classification_metrics,
+    dice_intervals,
+    overlap_counts,
+    segmentation_metrics,
+)
 from training.model_card import model_card
 
 
@@ -38,8 +44,13 @@ def record_evaluation(model_dir: Path, data_dir: Path, result: dict[str, Any]) -
     """Add an evaluation to the model's manifest and re-render its model card (model.onnx is untouched)."""
     path = model_dir / "manifest.json"
     manifest = json.loads(path.read_text())
-    manifest.setdefault("evaluations", []).append(
-        {"data": str(data_dir), "date": dt.date.today().isoformat(), "metrics": result})
+    entry: dict[str, Any] = {"data": str(data_dir), "date": dt.date.today().isoformat()}
+    truth_file = data_dir / "truth" / "truth.json"
+    truth = json.loads(truth_file.read_text()) if truth_file.is_file() else {}
+    if "seed" in truth:  # a phantom trial: what it was generated from, as the folder name alone does not say
+        entry["phantom"] = {"seed": truth["seed"], "subjects": len(truth.get("subjects", [])),
+                            "protocol": truth.get("protocol"), "generator": truth.get("generator")}
+    manifest.setdefault("evaluations", []).append({**entry, "metrics": result})
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     (model_dir / "MODEL_CARD.md").write_text(model_card(manifest))
 
@@ -51,8 +62,10 @@ def evaluate(model_dir: Path, data_dir: Path, segmentation_dir: Path | None = No
         spec = InputSpec.from_preprocessing(manifest["preprocessing"])
         clips = load_folder(data_dir, spec)
         preds = [segment_clip(session, c, spec) for c in clips]
+        counts = np.stack([overlap_counts(p, c.labels) for p, c in zip(preds, clips, strict=True)])
         return {"clips": len(clips), **segmentation_metrics(np.concatenate(preds),
-                                                            np.concatenate([c.labels for c in clips]))}
+                                                            np.concatenate([c.labels for c in clips])),
+                "ci95": dice_intervals(counts)}
     steps = manifest["preprocessing"]["steps"]
     if segmentation_dir is not None:
         seg_session, seg_manifest = _session(segmentation_dir)
@@ -73,5 +86,6 @@ def evaluate(model_dir: Path, data_dir: Path, segmentation_dir: Path | None = No
     inadequate = metrics["confusion"][k]  # the inadequate-compression clips, by the class they were called
     metrics["indeterminate_recall"] = float(inadequate[k] / sum(inadequate)) if sum(inadequate) else None
     metrics["abnormal_min_probability"] = threshold
+    metrics["ci95"] = classification_intervals(np.array(metrics["confusion"]))
     return {"clips": len(clips), "curves_from": "segmentation model" if segmentation_dir else "truth masks",
             **metrics}

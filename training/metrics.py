@@ -1,4 +1,5 @@
-"""Evaluation metrics: Dice and HD95 per label, classification accuracy, AUC, confusion matrix."""
+"""Evaluation metrics: Dice and HD95 per label, classification accuracy, AUC, confusion matrix, and their 95 %
+confidence intervals."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from typing import Any
 import numpy as np
 import torch
 from monai.metrics import compute_hausdorff_distance, compute_roc_auc
+from scipy.stats import binomtest, bootstrap
 
 from dvt_us.findings.clip_findings import classifier_call
 from dvt_us.findings.vocabulary import Compressibility
 
 GROUPS = {"vein": (1, 2), "lumen": (1,), "thrombus": (2,), "artery": (3,)}
 """Label groups scored: the vein cross-section is lumen + thrombus."""
+CONFIDENCE_LEVEL = 0.95
+BOOTSTRAP_RESAMPLES = 2000
 
 
 def dice(pred: np.ndarray, truth: np.ndarray, labels: tuple[int, ...]) -> float:
@@ -80,3 +84,63 @@ def classification_metrics(probs: np.ndarray, truth: np.ndarray, classes: tuple[
     out["abnormal_sensitivity"] = float(called[abnormal].mean()) if abnormal.any() else float("nan")
     out["abnormal_specificity"] = float((~called[normal]).mean()) if normal.any() else float("nan")
     return out
+
+
+# --- confidence intervals -------------------------------------------------------------------------------------
+# A test split is a handful of phantom subjects: a target "met" on it can be chance. Clips are the resampled unit
+# (frames of one clip are not independent); clips of one subject are not fully independent either, so the
+# intervals are, if anything, too narrow.
+
+
+def overlap_counts(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """``[groups, 3]`` of one clip: ``|pred ∩ truth|``, ``|pred|``, ``|truth|`` of every group of :data:`GROUPS`."""
+    rows = []
+    for labels in GROUPS.values():
+        p, t = np.isin(pred, labels), np.isin(truth, labels)
+        rows.append((int(np.logical_and(p, t).sum()), int(p.sum()), int(t.sum())))
+    return np.array(rows, np.int64)
+
+
+def dice_intervals(counts: np.ndarray, seed: int = 0) -> dict[str, list[float] | None]:
+    """Percentile-bootstrap intervals (:data:`CONFIDENCE_LEVEL`) of the pooled Dice of every group, resampling
+    clips; ``counts`` is ``[clips, groups, 3]`` of :func:`overlap_counts`. None where a group is absent."""
+    out: dict[str, list[float] | None] = {}
+    clips = np.arange(len(counts))
+    for g, name in enumerate(GROUPS):
+        both, pred, truth = (counts[:, g, i].astype(float) for i in range(3))
+        if len(counts) < 2 or pred.sum() + truth.sum() == 0:
+            out[f"dice_{name}"] = None
+            continue
+
+        def pooled(sample: np.ndarray, axis: int = -1, both: np.ndarray = both, size: np.ndarray = pred + truth,
+                   ) -> np.ndarray:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return 2 * both[sample].sum(axis=axis) / size[sample].sum(axis=axis)
+
+        res = bootstrap((clips,), pooled, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
+                        confidence_level=CONFIDENCE_LEVEL, rng=np.random.default_rng(seed))
+        low, high = res.confidence_interval
+        out[f"dice_{name}"] = [float(low), float(high)] if np.isfinite([low, high]).all() else None
+    return out
+
+
+def proportion_interval(successes: int, trials: int) -> list[float] | None:
+    """Wilson score interval (:data:`CONFIDENCE_LEVEL`) of a proportion; None without trials."""
+    if trials == 0:
+        return None
+    ci = binomtest(successes, trials).proportion_ci(confidence_level=CONFIDENCE_LEVEL, method="wilson")
+    return [float(ci.low), float(ci.high)]
+
+
+def classification_intervals(confusion: np.ndarray) -> dict[str, list[float] | None]:
+    """Intervals of accuracy, abnormal sensitivity and specificity and indeterminate recall, from the confusion
+    matrix (rows truth, columns call, :class:`Compressibility` order)."""
+    c = np.asarray(confusion)
+    abnormal, normal, indeterminate = [1, 2], 0, 3
+    return {
+        "accuracy": proportion_interval(int(np.trace(c)), int(c.sum())),
+        "abnormal_sensitivity": proportion_interval(int(c[abnormal][:, abnormal].sum()), int(c[abnormal].sum())),
+        "abnormal_specificity": proportion_interval(int(c[normal].sum() - c[normal, abnormal].sum()),
+                                                    int(c[normal].sum())),
+        "indeterminate_recall": proportion_interval(int(c[indeterminate, indeterminate]), int(c[indeterminate].sum())),
+    }

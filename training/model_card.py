@@ -33,15 +33,24 @@ def _evaluations(manifest: dict[str, Any]) -> str:
     parts = []
     for ev in evaluations:
         rows = []
+        intervals = ev["metrics"].get("ci95", {})
         for key, target in targets.items():
             value = ev["metrics"].get(key)
             shown = f"{value:.4f}" if isinstance(value, float) else "n/a"
             met = "yes" if isinstance(value, float) and value >= target else "**no**"
-            rows.append(f"| {key} | {shown} | ≥ {target} | {met} |")
-        parts.append(f"Data: `{ev['data']}` ({ev['metrics'].get('clips')} clips"
+            ci = intervals.get(key)
+            rows.append(f"| {key} | {shown} | {f'{ci[0]:.3f} – {ci[1]:.3f}' if ci else 'n/a'} | ≥ {target} | "
+                        f"{met} |")
+        trial = ev.get("phantom")
+        source = (f"phantom trial seed {trial['seed']}, {trial['subjects']} subject(s), {trial['protocol']} "
+                  "protocol, " if trial else "")
+        parts.append(f"Data: `{ev['data']}` ({source}{ev['metrics'].get('clips')} clips"
                      f"{', curves from ' + ev['metrics']['curves_from'] if 'curves_from' in ev['metrics'] else ''}),"
-                     f" {ev['date']}\n\n| metric | measured | target | met |\n|---|---|---|---|\n" + "\n".join(rows))
-    return "\n\n".join(parts)
+                     f" {ev['date']}\n\n| metric | measured | 95 % CI | target | met |\n|---|---|---|---|---|\n"
+                     + "\n".join(rows))
+    return ("\n\n".join(parts) + "\n\n95 % CI: clips resampled (bootstrap) for Dice, Wilson intervals for "
+            "proportions; \"met\" compares the point estimate. Evaluations recorded before intervals were added show "
+            "n/a.")
 
 
 def _inputs(manifest: dict[str, Any]) -> str:

@@ -100,6 +100,8 @@ def test_evaluate_through_onnx_runtime(exported: dict[str, Path], capsys: pytest
     result = json.loads(capsys.readouterr().out)
     assert result["clips"] > 0
     assert 0.0 <= result["dice_vein"] <= 1.0
+    low, high = result["ci95"]["dice_vein"]
+    assert low <= result["dice_vein"] <= high
     assert training_main(["evaluate", str(exported["compressibility"]), str(exported["data"]),
                           "--segmentation", str(exported["segmentation"]), "--record"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -107,10 +109,15 @@ def test_evaluate_through_onnx_runtime(exported: dict[str, Path], capsys: pytest
     assert len(result["confusion"]) == 4
     manifest = json.loads((exported["compressibility"] / "manifest.json").read_text())
     assert manifest["evaluations"][-1]["metrics"]["accuracy"] == result["accuracy"]
+    truth = json.loads((exported["data"] / "truth" / "truth.json").read_text())
+    assert manifest["evaluations"][-1]["phantom"]["seed"] == truth["seed"]
     # The tiny classifier's operating point, if validation allowed one, travels from training to evaluate.
     threshold = manifest["thresholds"].get("abnormal_min_probability")
     assert result["abnormal_min_probability"] == threshold
-    assert "| accuracy |" in (exported["compressibility"] / "MODEL_CARD.md").read_text()
+    low, high = result["ci95"]["accuracy"]
+    assert low <= result["accuracy"] <= high
+    assert f"| accuracy | {result['accuracy']:.4f} | {low:.3f} – {high:.3f} |" in (
+        exported["compressibility"] / "MODEL_CARD.md").read_text()
 
 
 def test_training_inputs_are_the_inputs_served(exported: dict[str, Path]) -> None:
