@@ -54,7 +54,7 @@ lint: setup
 
 ## The tests, spread over up to 4 processes (a module's tests stay in one process, sharing its fixtures).
 unit: setup system-test
-	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadscope
+	$(PY) -m pytest -n logical --maxprocesses 4 --dist loadscope
 
 ## Everything CI runs.
 test: lint unit

@@ -65,7 +65,7 @@ def us_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # A real analysed phantom trial (one subject, two visits, both legs), shared by the report, review and
-# workspace tests: generated and analysed once per test session.
+# workspace tests: generated and analysed once per test process (each pytest-xdist worker has its own).
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ confidence intervals."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,9 @@ from dvt_us.findings.vocabulary import Compressibility
 GROUPS = {"vein": (1, 2), "lumen": (1,), "thrombus": (2,), "artery": (3,)}
 """Label groups scored: the vein cross-section is lumen + thrombus."""
 CONFIDENCE_LEVEL = 0.95
+"""Of every interval that evaluate reports."""
 BOOTSTRAP_RESAMPLES = 2000
+"""Resamples of the clips for a Dice interval."""
 
 
 def dice(pred: np.ndarray, truth: np.ndarray, labels: tuple[int, ...]) -> float:
@@ -117,10 +120,14 @@ def dice_intervals(counts: np.ndarray, seed: int = 0) -> dict[str, list[float] |
             with np.errstate(invalid="ignore", divide="ignore"):
                 return 2 * both[sample].sum(axis=axis) / size[sample].sum(axis=axis)
 
-        res = bootstrap((clips,), pooled, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
-                        confidence_level=CONFIDENCE_LEVEL, rng=np.random.default_rng(seed))
-        low, high = res.confidence_interval
-        out[f"dice_{name}"] = [float(low), float(high)] if np.isfinite([low, high]).all() else None
+        with warnings.catch_warnings():  # scipy's interval (NaN if one resample lacks the group) is not used
+            warnings.simplefilter("ignore")
+            res = bootstrap((clips,), pooled, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES,
+                            method="percentile", confidence_level=CONFIDENCE_LEVEL, rng=np.random.default_rng(seed))
+        # A resample holding none of the group's clips has no Dice: the interval is over the others.
+        values = res.bootstrap_distribution[np.isfinite(res.bootstrap_distribution)]
+        tail = 100 * (1 - CONFIDENCE_LEVEL) / 2
+        out[f"dice_{name}"] = [float(v) for v in np.percentile(values, [tail, 100 - tail])] if len(values) else None
     return out
 
 
@@ -136,7 +143,9 @@ def classification_intervals(confusion: np.ndarray) -> dict[str, list[float] | N
     """Intervals of accuracy, abnormal sensitivity and specificity and indeterminate recall, from the confusion
     matrix (rows truth, columns call, :class:`Compressibility` order)."""
     c = np.asarray(confusion)
-    abnormal, normal, indeterminate = [1, 2], 0, 3
+    order = list(Compressibility)
+    normal, indeterminate = order.index(Compressibility.COMPRESSIBLE), order.index(Compressibility.INDETERMINATE)
+    abnormal = [order.index(Compressibility.PARTIAL), order.index(Compressibility.NONCOMPRESSIBLE)]
     return {
         "accuracy": proportion_interval(int(np.trace(c)), int(c.sum())),
         "abnormal_sensitivity": proportion_interval(int(c[abnormal][:, abnormal].sum()), int(c[abnormal].sum())),

@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from dvt_us.cli.main import main as dvt_us_main
 from dvt_us.cli.progress import progress_bars
 from dvt_us.cli.service_args import add_config_arguments, service_config
 
@@ -49,8 +50,6 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m dvt_us.cli.reprocess_command``: the same as ``dvt-us reprocess``."""
-    from dvt_us.cli.main import main as dvt_us_main  # noqa: PLC0415 (main imports this module)
-
     return dvt_us_main(["reprocess", *(sys.argv[1:] if argv is None else argv)])
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dvt_us.inference.sessions import SessionOptions
-from dvt_us.ingest import Clip, IngestResult, Subject, ingest
-from dvt_us.pipeline.clip_analysis import ClipResult, ModelSet, analyse_clip
+from dvt_us.ingest import IngestResult, Subject, ingest
+from dvt_us.pipeline.clip_analysis import ClipResult, ModelSet, analyse_clip_task
 from dvt_us.pipeline.render import render_visits
 from dvt_us.pipeline.trial_config import TrialConfig
 from dvt_us.pipeline.visit_report import VisitFindings, report_document, stored_baseline, visit_findings
@@ -48,10 +48,6 @@ def visit_dir(out: Path, subject: str, visit: str) -> Path:
     return out / _safe(subject) / _safe(visit)
 
 
-def _task(args: tuple[Clip, ModelSet, Path]) -> ClipResult:
-    return analyse_clip(*args)
-
-
 def _write_inputs(out: Path, result: IngestResult) -> None:
     listing = {
         "rejected": [{"file": r.source, "reason": r.code.value, "message": r.message} for r in result.rejected],
@@ -73,7 +69,8 @@ def analyze(paths: Iterable[str | os.PathLike[str]], options: AnalyzeOptions,
     models = replace(options.models, session=SessionOptions(threads=threads, use_cuda=options.models.session.use_cuda))
     tasks = [(clip, models, visit_dir(options.out, s.subject, v.visit))
              for s in result.subjects for v in s.visits for clip in v.clips]
-    by_uid = {r.clip.sop_instance_uid: r for r in map_in_workers(_task, tasks, options.jobs, "clips", progress)}
+    results = map_in_workers(analyse_clip_task, tasks, options.jobs, "clips", progress)
+    by_uid = {r.clip.sop_instance_uid: r for r in results}
     findings = [f for subject in result.subjects for f in _report_subject(subject, by_uid, options, models)]
     visits = [VisitFolder.open(visit_dir(options.out, f.subject, f.visit)) for f in findings]
     if options.render:

@@ -119,6 +119,11 @@ def analyse_clip(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
         return ClipResult(clip, False, f"{err.code.value}: {err.message}", None, None)
 
 
+def analyse_clip_task(task: tuple[Clip, ModelSet, Path]) -> ClipResult:
+    """:func:`analyse_clip` of one ``(clip, models, visit_dir)``: the work item of a worker process."""
+    return analyse_clip(*task)
+
+
 def _analyse(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
     mask_file = f"masks/{clip.sop_instance_uid}.npz"
     colour: list[NDArray[np.bool_]] | None = [] if clip.kind is ClipKind.COLOUR_DOPPLER else None

@@ -5,6 +5,10 @@ with running threads (OpenCV's or ONNX Runtime's thread pools, a test runner's, 
 a lock that one of them held and hang on its first use of that library. The fork server imports the calling
 program and the clip-analysis modules once, so a worker starts with them loaded (other work imports what it
 needs); :func:`start_worker_server` starts it early, while the inputs are still being read.
+
+As with any start method but fork: a script that runs work in processes needs its ``if __name__ ==
+"__main__":`` guard (the fork server imports it), and changes to ``os.environ`` after the server started do
+not reach the workers.
 """
 
 from __future__ import annotations

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from dvt_us.pipeline.workers import map_in_workers
 
@@ -34,10 +37,16 @@ _SCRIPT = textwrap.dedent(
 def test_workers_start_cleanly_after_the_caller_used_opencvs_thread_pool(tmp_path: Path) -> None:
     script = tmp_path / "caller.py"
     script.write_text(_SCRIPT)
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=HANG_LIMIT_S,
-                          check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str([4096.0 * i for i in (1, 2, 3, 4)])
+    caller = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    try:
+        out, err = caller.communicate(timeout=HANG_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(caller.pid, signal.SIGKILL)  # the script and its hung workers
+        caller.communicate()
+        pytest.fail(f"map_in_workers hung for {HANG_LIMIT_S} s after the caller used OpenCV's thread pool")
+    assert caller.returncode == 0, err
+    assert out.strip() == str([4096.0 * i for i in (1, 2, 3, 4)])
 
 
 def _pid_and_parent(_: int) -> tuple[int, int]:

@@ -47,6 +47,15 @@ def test_dice_intervals_hold_the_pooled_dice_and_narrow_with_more_clips() -> Non
     assert dice_intervals(counts[:1])["dice_vein"] is None  # one clip: nothing to resample
 
 
+def test_a_rare_group_keeps_its_interval_when_some_resamples_miss_it() -> None:
+    counts = np.zeros((20, len(GROUPS), 3), np.int64)
+    thrombus = list(GROUPS).index("thrombus")
+    counts[3, thrombus] = (40, 50, 60)  # Dice 0.727
+    counts[11, thrombus] = (10, 30, 20)  # Dice 0.4; about (19/20)^20 of resamples hold neither clip
+    low, high = dice_intervals(counts)["dice_thrombus"]
+    assert 0.4 <= low < 0.5 < high <= 0.73
+
+
 def test_wilson_interval_of_a_proportion() -> None:
     low, high = proportion_interval(9, 10)
     assert (low, high) == pytest.approx((0.5958, 0.9821), abs=1e-4)
