@@ -49,7 +49,8 @@ def record_evaluation(model_dir: Path, data_dir: Path, result: dict[str, Any]) -
     truth = json.loads(truth_file.read_text()) if truth_file.is_file() else {}
     if "seed" in truth:  # a phantom trial: what it was generated from, as the folder name alone does not say
         entry["phantom"] = {"seed": truth["seed"], "subjects": len(truth.get("subjects", [])),
-                            "protocol": truth.get("protocol"), "generator": truth.get("generator")}
+                            "protocol": truth.get("protocol"), "render": truth.get("render"),
+                            "generator": truth.get("generator")}
     manifest.setdefault("evaluations", []).append({**entry, "metrics": result})
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     (model_dir / "MODEL_CARD.md").write_text(model_card(manifest))

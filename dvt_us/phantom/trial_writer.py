@@ -189,6 +189,7 @@ def write_trial(
         "generator": f"dvt-us {__version__} phantom",
         "seed": plan.seed,
         "protocol": plan.protocol,
+        "render": {"shape": list(options.shape) if options.shape else None, "frames": options.frames},
         "labels": {"0": "background", "1": "vein lumen", "2": "thrombus", "3": "artery"},
         "subjects": [
             {"subject": s.subject, "arm": s.arm.value, "affected_side": s.affected_side.value, "extent": s.extent,

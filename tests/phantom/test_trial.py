@@ -64,6 +64,7 @@ def small_trial(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_trial_ingests_back_to_its_truth(small_trial: Path) -> None:
     truth = json.loads((small_trial / "truth" / "truth.json").read_text())
+    assert (truth["seed"], truth["render"]) == (5, {"shape": [160, 200], "frames": 6})
     records = {c["sop_instance_uid"]: c for c in truth["clips"]}
     result = ingest([small_trial / "dicom"])
     assert not result.rejected and not result.skipped and not result.duplicates

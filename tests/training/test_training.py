@@ -111,6 +111,7 @@ def test_evaluate_through_onnx_runtime(exported: dict[str, Path], capsys: pytest
     assert manifest["evaluations"][-1]["metrics"]["accuracy"] == result["accuracy"]
     truth = json.loads((exported["data"] / "truth" / "truth.json").read_text())
     assert manifest["evaluations"][-1]["phantom"]["seed"] == truth["seed"]
+    assert manifest["evaluations"][-1]["phantom"]["render"] == truth["render"]
     # The tiny classifier's operating point, if validation allowed one, travels from training to evaluate.
     threshold = manifest["thresholds"].get("abnormal_min_probability")
     assert result["abnormal_min_probability"] == threshold
