@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from dvt_us.phantom.doppler import simulate_doppler
 from dvt_us.phantom.randomise import sample_params
 from dvt_us.phantom.scene import VeinState
 from dvt_us.phantom.trial import Acquisition, ClipPlan, TrialPlan
+from dvt_us.pipeline.workers import map_in_workers
 from dvt_us.report.masks import MaskWriter
 
 TRUTH_SCHEMA = "dvt-us-phantom-truth/1"
@@ -171,19 +170,8 @@ def write_trial(
     options = options or RenderOptions()
     jobs = jobs or os.cpu_count() or 1
     tasks = [(clip, plan.seed, out, options) for clip in plan.clips]
-    records: list[dict[str, Any]] = []
-    if jobs == 1:
-        for task in tasks:
-            records.append(_render_task(task))
-            if progress:
-                progress(len(records), len(tasks))
-    else:
-        # Spawned, not forked: a forked child can inherit a lock held by one of the parent's threads.
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            for record in pool.map(_render_task, tasks, chunksize=1):
-                records.append(record)
-                if progress:
-                    progress(len(records), len(tasks))
+    records = map_in_workers(_render_task, tasks, jobs, "clips",
+                             (lambda _, done, total: progress(done, total)) if progress else None)
     truth = {
         "schema": TRUTH_SCHEMA,
         "generator": f"dvt-us {__version__} phantom",
