@@ -124,7 +124,7 @@ class Admission:
 
 
 def _calling_ae(event: Event) -> str:
-    return str(event.assoc.requestor.ae_title).strip()
+    return receive_spool.calling_ae_title(event.assoc)
 
 
 def _file_meta(event: Event, calling_ae_title: str) -> bytes:
@@ -132,7 +132,8 @@ def _file_meta(event: Event, calling_ae_title: str) -> bytes:
 
     Built from the C-STORE request (Media Storage SOP Class/Instance UID from the Affected SOP Class/Instance
     UID, Transfer Syntax from the presentation context, pynetdicom's Implementation Class UID) plus Source
-    Application Entity Title = the calling AE. The dataset follows exactly as sent.
+    Application Entity Title = the calling AE. The dataset follows exactly as sent. The same bytes begin the
+    spooled file (:func:`dvt_us.service.receive_spool.spooled_file_meta`), which the store then links into place.
     """
     meta = event.file_meta
     meta.SourceApplicationEntityTitle = calling_ae_title

@@ -8,8 +8,9 @@ Layout under ``root``::
 
 A file is written to a temporary name in its destination folder, flushed and fsync'ed, renamed into place
 with :func:`os.replace`, and the folder is fsync'ed (folders created on the way are fsync'ed in their
-parents too). Only then does :meth:`InstanceStore.put` return, so a caller that acknowledges afterwards
-acknowledges what is on disk.
+parents too). A received dataset whose spooled file already holds what is to be stored gets that temporary
+name by a hard link instead of a copy. Only then does :meth:`InstanceStore.put` return, so a caller that
+acknowledges afterwards acknowledges what is on disk.
 
 Only cheap checks happen here (the file parses, its UIDs are present and valid, its SOP Class is the one
 expected); whether an instance can be analysed is decided later by :func:`dvt_us.ingest.read_clip`, off the
@@ -55,6 +56,8 @@ MAX_UID_CHARS = 64
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 _REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 _OUT_OF_SPACE = {errno.ENOSPC, errno.EDQUOT}
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+"""Why a hard link may be refused where a copy would work (another file system, a file system without links)."""
 UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
@@ -282,6 +285,37 @@ def _write_temporary(folder: Path, data: bytes | Callable[[BinaryIO], None]) -> 
     return Path(name)
 
 
+def _linked_temporary(folder: Path, source: Path) -> Path | None:
+    """A new hidden name in ``folder`` for the file ``source`` (a hard link), fsync'ed; None where no link can be made.
+
+    ``source`` must lie on the same file system as ``folder`` and be complete (the writer has flushed it).
+    """
+    name = folder / f".incoming-{uuid.uuid4().hex}.part"
+    try:
+        os.link(source, name)
+    except OSError as exc:
+        if exc.errno in _NO_LINK:
+            return None
+        _raise_if_full(exc)
+        raise
+    try:
+        fd = os.open(name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        name.unlink(missing_ok=True)
+        _raise_if_full(exc)
+        raise
+    return name
+
+
+def _starts_with(path: Path, head: bytes) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(len(head)) == head
+
+
 def _copy_range(source: BinaryIO, target: BinaryIO, offset: int, count: int) -> None:
     """``count`` bytes of ``source`` from ``offset`` appended to ``target``, copied by the kernel where it can."""
     target.flush()
@@ -418,8 +452,10 @@ class InstanceStore:
         """:meth:`put` for a received instance spooled to a Part 10 file: the DICOM node's way, for big cines.
 
         The stored file is ``file_meta`` (preamble, ``DICM`` and the encoded File Meta Information, which replace
-        the spooled file's) followed by the spooled file's dataset, copied by the kernel: the pixel data is
-        neither read into memory nor copied in Python. ``spooled`` is left where it is.
+        the spooled file's) followed by the spooled file's dataset. When the spooled file already begins with
+        ``file_meta`` (as the node spools), it is linked into place and nothing is copied; else the dataset
+        is copied by the kernel. Either way the pixel data is neither read into memory nor copied in Python,
+        and ``spooled`` is left where it is.
         """
         header = inspect_file(spooled)
         self._check_sop_class(header, expected_sop_class_uid)
@@ -432,8 +468,13 @@ class InstanceStore:
         incoming = _Incoming(lambda: spooled.open("rb"), header.dataset_offset, whole)
         if path.exists():
             return self._duplicate(incoming, stored, path, calling_ae_title)
-        temporary = self._temporary(path, lambda folder: _write_temporary(
-            folder, _head_and_tail(file_meta, spooled, header.dataset_offset)))
+        adopt = header.dataset_offset == len(file_meta) and _starts_with(spooled, file_meta)
+
+        def write(folder: Path) -> Path:
+            linked = _linked_temporary(folder, spooled) if adopt else None
+            return linked or _write_temporary(folder, _head_and_tail(file_meta, spooled, header.dataset_offset))
+
+        temporary = self._temporary(path, write)
         size = temporary.stat().st_size
         return self._commit(temporary, stored, path, size, calling_ae_title=calling_ae_title, incoming=incoming)
 

@@ -3,14 +3,17 @@
 With pynetdicom's ``STORE_RECV_CHUNKED_DATASET`` each P-DATA fragment is appended to a temporary Part 10 file
 as it arrives, instead of to a growing buffer that is then copied several times; the C-STORE handler gets
 the file (``event.dataset_path``) and :meth:`~dvt_us.service.instance_store.InstanceStore.put_spooled`
-copies its dataset into the store in the kernel. For a 75 MiB cine that saves about four user-space copies
-and the memory they take.
+stores it. For a 75 MiB cine that saves about four user-space copies and the memory they take.
+
+The spooled file starts with the File Meta Information the node stores: pynetdicom's, plus the calling AE as
+Source Application Entity Title (:func:`spooled_file_meta`). The store then links the spooled file into
+place instead of copying it, so every received byte is written once.
 
 pynetdicom 3.0 creates that file with ``tempfile.NamedTemporaryFile`` in the system temporary folder. So that
-it lands on the data folder's file system (where the free-disk watermark is checked, and where the kernel
-copy is cheapest), :func:`enable` has it created in ``spool_dir`` instead; when that folder is gone (a node
-in the same process was stopped and its folder removed), in the system temporary folder. pynetdicom deletes
-the file after the handler returns; an association aborted mid-transfer leaves its file, which
+it lands on the data folder's file system (where the free-disk watermark is checked, and where it can be
+linked into the store), :func:`enable` has it created in ``spool_dir`` instead; when that folder is gone (a
+node in the same process was stopped and its folder removed), in the system temporary folder. pynetdicom
+deletes the file's spool name after the handler returns; an association aborted mid-transfer leaves its file, which
 :func:`sweep` removes once nothing has written to it for a while.
 """
 
@@ -24,7 +27,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import pynetdicom.dimse_messages
+from pydicom.dataset import FileMetaDataset
 from pynetdicom import _config
+from pynetdicom.association import Association
+from pynetdicom.dsutils import create_file_meta
 
 LOGGER = logging.getLogger(__name__)
 
@@ -45,17 +51,38 @@ def _spooled_file(*args: Any, **kwargs: Any) -> IO[bytes]:
     return spooled
 
 
+def calling_ae_title(assoc: Association) -> str:
+    """The calling AE title of an association the node accepted, without padding."""
+    return str(assoc.requestor.ae_title).strip()
+
+
+def spooled_file_meta(**kwargs: Any) -> FileMetaDataset:
+    """The File Meta of a spooled C-STORE dataset: pynetdicom's, plus the calling AE (Source Application Entity Title).
+
+    pynetdicom calls this (``create_file_meta``) on the association's reader thread, which knows its
+    association; elsewhere the File Meta stays pynetdicom's, and the store copies the dataset instead of
+    linking the file.
+    """
+    meta = create_file_meta(**kwargs)
+    assoc = getattr(threading.current_thread(), "assoc", None)
+    if isinstance(assoc, Association):
+        meta.SourceApplicationEntityTitle = calling_ae_title(assoc)
+    return meta
+
+
 def enable(spool_dir: Path) -> None:
     """Receive C-STORE datasets into files in ``spool_dir``.
 
     Process-wide, as pynetdicom's setting is: any other Storage SCP in the process gets its datasets as files
-    too (``event.dataset_path``; ``event.encoded_dataset()`` is then empty).
+    too (``event.dataset_path``; ``event.encoded_dataset()`` is then empty), with the calling AE in the
+    file's File Meta.
     """
     spool_dir.mkdir(parents=True, exist_ok=True)
     with _lock:
         _spool_dirs[:] = [spool_dir]
         _config.STORE_RECV_CHUNKED_DATASET = True
         pynetdicom.dimse_messages.NamedTemporaryFile = _spooled_file  # type: ignore[attr-defined,assignment]
+        pynetdicom.dimse_messages.create_file_meta = spooled_file_meta  # type: ignore[attr-defined]
 
 
 def sweep(spool_dir: Path, idle_s: float) -> int:

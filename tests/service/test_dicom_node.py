@@ -577,3 +577,27 @@ def test_orthanc_routes_a_study_to_the_node(start_node: Callable[..., Running], 
     for sent in files:
         instance = by_uid[pydicom.dcmread(sent, stop_before_pixels=True).SOPInstanceUID]
         np.testing.assert_array_equal(pydicom.dcmread(instance.path).pixel_array, pydicom.dcmread(sent).pixel_array)
+
+
+def test_a_received_instance_is_linked_from_the_spool_not_copied(start_node: Callable[..., Running],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spooled file already starts with the node's File Meta (calling AE included): it is the stored file."""
+    copies: list[Path] = []
+    copy = instance_store._head_and_tail
+
+    def counted(head: bytes, source: Path, offset: int) -> Callable[..., None]:
+        copies.append(source)
+        return copy(head, source, offset)
+
+    monkeypatch.setattr(instance_store, "_head_and_tail", counted)
+    running = start_node()
+    sent = find_test_file("US1_J2KR.dcm")
+    code, responses, output = storescu(running.port, sent, aet="LINKSCU", options=("-R", "-xv"))
+    assert (code, responses) == (0, ["Success"]), output
+    [instance] = running.received
+    assert copies == [], "the dataset was copied, not linked"
+    assert os.stat(instance.path).st_nlink == 1, "the spooled name is gone"
+    assert list(running.store.spool_dir.iterdir()) == []
+    meta = pydicom.dcmread(instance.path, stop_before_pixels=True).file_meta
+    assert meta.SourceApplicationEntityTitle == "LINKSCU"
+    same_instance(instance.path, sent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -61,6 +62,44 @@ def test_the_stored_file_is_our_file_meta_then_the_dataset_as_received(store: In
     assert pydicom.dcmread(receipt.instance.path).file_meta.SourceApplicationEntityTitle == "PACS"
     assert spool.read_bytes() == data, "the spooled file is left for pynetdicom to delete"
     assert not list(receipt.instance.path.parent.glob(".incoming-*")), "no temporary file left behind"
+
+
+def test_a_spool_that_begins_with_our_file_meta_is_linked_into_place(store: InstanceStore) -> None:
+    data = part10()
+    meta = our_meta(data)
+    node_spooled = meta + data[inspect(data).dataset_offset:]
+    spool = spooled(store.spool_dir, node_spooled)
+    receipt = store.put_spooled(spool, meta, "PACS")
+    assert receipt.outcome is StoreOutcome.STORED
+    assert os.path.samefile(receipt.instance.path, spool), "linked, not copied"
+    assert receipt.instance.path.read_bytes() == node_spooled and receipt.instance.size_bytes == len(node_spooled)
+    assert not list(receipt.instance.path.parent.glob(".incoming-*"))
+
+
+def test_where_no_link_can_be_made_the_dataset_is_copied(store: InstanceStore,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    data = part10()
+    meta = our_meta(data)
+    node_spooled = meta + data[inspect(data).dataset_offset:]
+    spool = spooled(store.spool_dir, node_spooled)
+    monkeypatch.setattr(instance_store.os, "link", refuse)
+    receipt = store.put_spooled(spool, meta, "PACS")
+    assert receipt.outcome is StoreOutcome.STORED
+    assert not os.path.samefile(receipt.instance.path, spool)
+    assert receipt.instance.path.read_bytes() == node_spooled
+    assert not list(receipt.instance.path.parent.glob(".incoming-*"))
+
+
+def test_the_node_spools_its_own_file_meta(tmp_path: Path) -> None:
+    """pynetdicom's File Meta call for a spooled dataset adds the calling AE on an association's reader thread only."""
+    receive_spool.enable(tmp_path / "spool")
+    uids = {"sop_class_uid": "1.2.840.10008.5.1.4.1.1.6.1", "sop_instance_uid": "1.2.3.4",
+            "transfer_syntax": ExplicitVRLittleEndian}
+    assert pynetdicom.dimse_messages.create_file_meta is receive_spool.spooled_file_meta
+    assert "SourceApplicationEntityTitle" not in receive_spool.spooled_file_meta(**uids)
 
 
 def test_a_spooled_duplicate_is_found_identical_or_conflicting(store: InstanceStore) -> None:
