@@ -500,7 +500,11 @@ class InstanceStore:
             if path.exists():  # another association stored it while this one was writing
                 temporary.unlink()
                 return self._duplicate(incoming, header, path, calling_ae_title)
-            os.replace(temporary, path)
+            try:
+                os.replace(temporary, path)
+            except OSError:
+                temporary.unlink(missing_ok=True)
+                raise
         _fsync_dir(path.parent)
         instance = self._instance(header, path, size, calling_ae_title)
         LOGGER.info("stored %s (%s) from %s: %d bytes", header.sop_instance_uid, header.sop_class_uid,

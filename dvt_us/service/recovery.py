@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,9 @@ into ``instances/`` by other means.
 """
 
 RECONCILED_EVENT = "instances.reconciled"
+STALE_TEMPORARY_S = 3600.0
+"""A hidden ``.incoming-*.part`` file nothing has written to for this long is a leftover, not a write in
+progress (a store renames its temporary file within moments of its last write), and is deleted."""
 """Event written when :func:`reconcile_instances` recorded or quarantined something."""
 
 
@@ -57,24 +61,44 @@ def _subfolders(folder: Path) -> Iterator[os.DirEntry[str]]:
         yield from (e for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
 
 
-def _candidates(instances_dir: Path) -> tuple[list[_Candidate], int]:
-    """Every ``.dcm`` three levels down, and how many hidden files (``.incoming-*.part`` leftovers) were passed.
+def _candidates(instances_dir: Path) -> tuple[list[_Candidate], list[Path]]:
+    """Every ``.dcm`` three levels down, and the hidden files passed (``.incoming-*.part`` temporaries).
 
     Names only: no file is opened or stat'ed here (``DirEntry`` types come from the directory listing).
     """
     found: list[_Candidate] = []
-    hidden = 0
+    hidden: list[Path] = []
     for study in _subfolders(instances_dir):
         for series in _subfolders(Path(study.path)):
             with os.scandir(series.path) as entries:
                 for entry in entries:
                     if entry.name.startswith("."):
-                        hidden += 1
+                        hidden.append(Path(entry.path))
                     elif entry.name.endswith(".dcm") and entry.is_file(follow_symlinks=False):
                         found.append(_Candidate(Path(entry.path), entry.name.removesuffix(".dcm")))
                     else:
                         log.warning("reconcile: %s is not an instance file; left alone", entry.path)
     return found, hidden
+
+
+def _remove_stale_temporaries(hidden: list[Path], stale_after_s: float) -> int:
+    """Delete the ``.incoming-*.part`` files among ``hidden`` not written to for ``stale_after_s``; how many.
+
+    None of them was acknowledged (a C-STORE is answered after its file is renamed into place), and a linked
+    one would otherwise keep a received dataset on disk for good.
+    """
+    cutoff = time.time() - stale_after_s
+    removed = 0
+    for path in hidden:
+        if not (path.name.startswith(".incoming-") and path.name.endswith(".part")):
+            continue
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # renamed into place or removed meanwhile
+            continue
+    return removed
 
 
 def _known_sop_instance_uids(db: Database) -> set[str]:
@@ -166,14 +190,16 @@ def _warn_if_already_queued(db: Database, study_uids: set[str]) -> None:
                         "the study is analysed again once idle", study_uid, job_id)
 
 
-def reconcile_instances(store: InstanceStore, db: Database, now: datetime) -> int:
+def reconcile_instances(store: InstanceStore, db: Database, now: datetime,
+                        stale_after_s: float = STALE_TEMPORARY_S) -> int:
     """Record every instance file of the store that the database does not know; how many were recorded.
 
     Parameters
     ----------
     store
-        The instance store; its ``instances/`` folder is scanned (hidden ``.incoming-*.part`` files, the
-        leftovers of writes that were never acknowledged, are passed over and counted in the log).
+        The instance store; its ``instances/`` folder is scanned. Hidden ``.incoming-*.part`` files are
+        writes that were never acknowledged: passed over, and deleted once nothing has written to them for
+        ``stale_after_s`` seconds (a younger one may be a write in progress).
     db
         The migrated database.
     now
@@ -216,8 +242,9 @@ def reconcile_instances(store: InstanceStore, db: Database, now: datetime) -> in
             added += 1
             studies.add(instance.study_instance_uid)
     if hidden:
-        log.info("reconcile: %d hidden temporary file(s) in %s passed over (writes never acknowledged)", hidden,
-                 store.instances_dir)
+        removed = _remove_stale_temporaries(hidden, stale_after_s)
+        log.info("reconcile: %d hidden temporary file(s) in %s passed over (writes never acknowledged), %d of "
+                 "them stale and deleted", len(hidden), store.instances_dir, removed)
     if added or quarantined or unreadable:
         log.warning("reconcile: %d instance(s) on disk were not in the database and are recorded now "
                     "(%d studies); %d damaged file(s) quarantined, %d unreadable", added, len(studies),

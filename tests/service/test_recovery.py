@@ -95,12 +95,16 @@ def test_reconcile_records_exactly_the_instances_missing_from_the_database(datab
     assert reconcile_instances(store, database, NOW) == 0, "a second run finds nothing new"
 
 
-def test_reconcile_passes_over_temporary_files_and_quarantines_damaged_ones(database: Database,
-                                                                            tmp_path: Path) -> None:
+def test_reconcile_passes_over_temporary_files_deletes_stale_ones_and_quarantines_damaged_ones(
+        database: Database, tmp_path: Path) -> None:
     store = InstanceStore(tmp_path / "data")
     good = store.store(part10(generate_uid()), "MODALITY")
     series = good.path.parent
     (series / ".incoming-abc123.part").write_bytes(part10(good.study_instance_uid))  # a write never acknowledged
+    stale = series / ".incoming-old.part"  # a crash's leftover (e.g. linked from the spool, never renamed)
+    stale.write_bytes(part10(good.study_instance_uid))
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
     garbage = series / f"{generate_uid()}.dcm"
     garbage.write_bytes(b"\x00" * 200 + b"not a DICOM file")
     misplaced = store.store(part10(generate_uid()), "MODALITY").path  # valid, but moved under another study
@@ -109,7 +113,8 @@ def test_reconcile_passes_over_temporary_files_and_quarantines_damaged_ones(data
 
     assert reconcile_instances(store, database, NOW) == 1
     assert set(recorded(database)) == {good.sop_instance_uid}
-    assert good.path.is_file() and (series / ".incoming-abc123.part").is_file()
+    assert good.path.is_file() and (series / ".incoming-abc123.part").is_file(), "a write may be in progress"
+    assert not stale.exists(), "a temporary file nothing wrote to for an hour is deleted"
     assert not garbage.exists() and not moved.exists(), "damaged files leave instances/"
     reasons = sorted(json.loads(p.read_text())["reason"] for p in store.quarantine_dir.glob("*.json"))
     assert len(reasons) == 2

@@ -6,6 +6,7 @@ import errno
 import io
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pynetdicom.dimse_messages
 import pytest
 from pydicom.encaps import encapsulate
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
-from pynetdicom import _config
+from pynetdicom import AE, _config
+from pynetdicom.association import Association
 from pynetdicom.dsutils import encode_file_meta
 
 from dvt_us.service import instance_store, receive_spool
@@ -85,7 +87,7 @@ def test_where_no_link_can_be_made_the_dataset_is_copied(store: InstanceStore,
     meta = our_meta(data)
     node_spooled = meta + data[inspect(data).dataset_offset:]
     spool = spooled(store.spool_dir, node_spooled)
-    monkeypatch.setattr(instance_store.os, "link", refuse)
+    monkeypatch.setattr(os, "link", refuse)
     receipt = store.put_spooled(spool, meta, "PACS")
     assert receipt.outcome is StoreOutcome.STORED
     assert not os.path.samefile(receipt.instance.path, spool)
@@ -93,13 +95,55 @@ def test_where_no_link_can_be_made_the_dataset_is_copied(store: InstanceStore,
     assert not list(receipt.instance.path.parent.glob(".incoming-*"))
 
 
+def test_a_failed_rename_leaves_no_temporary_file(store: InstanceStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*_: object) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    data = part10()
+    meta = our_meta(data)
+    spool = spooled(store.spool_dir, meta + data[inspect(data).dataset_offset:])
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="Input/output"):
+        store.put_spooled(spool, meta, "PACS")
+    assert not [p for p in store.instances_dir.rglob("*") if p.is_file()]
+
+
+@pytest.fixture
+def restored_pynetdicom(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pynetdicom's process-wide settings that :func:`receive_spool.enable` changes, restored after the test."""
+    monkeypatch.setattr(_config, "STORE_RECV_CHUNKED_DATASET", _config.STORE_RECV_CHUNKED_DATASET)
+    for name in ("NamedTemporaryFile", "create_file_meta"):
+        monkeypatch.setattr(pynetdicom.dimse_messages, name, getattr(pynetdicom.dimse_messages, name))
+
+
+class _ReaderThread(threading.Thread):
+    """Stands in for pynetdicom's DUL reader thread, which has its association as ``assoc``."""
+
+    def __init__(self, assoc: Association) -> None:
+        super().__init__()
+        self.assoc = assoc
+        self.meta: pydicom.Dataset | None = None
+
+    def run(self) -> None:
+        self.meta = pynetdicom.dimse_messages.create_file_meta(**_UIDS)
+
+
+_UIDS = {"sop_class_uid": "1.2.840.10008.5.1.4.1.1.6.1", "sop_instance_uid": "1.2.3.4",
+         "transfer_syntax": ExplicitVRLittleEndian}
+
+
+@pytest.mark.usefixtures("restored_pynetdicom")
 def test_the_node_spools_its_own_file_meta(tmp_path: Path) -> None:
-    """pynetdicom's File Meta call for a spooled dataset adds the calling AE on an association's reader thread only."""
+    """pynetdicom's File Meta call for a spooled dataset adds the calling AE on an association's reader thread."""
     receive_spool.enable(tmp_path / "spool")
-    uids = {"sop_class_uid": "1.2.840.10008.5.1.4.1.1.6.1", "sop_instance_uid": "1.2.3.4",
-            "transfer_syntax": ExplicitVRLittleEndian}
-    assert pynetdicom.dimse_messages.create_file_meta is receive_spool.spooled_file_meta
-    assert "SourceApplicationEntityTitle" not in receive_spool.spooled_file_meta(**uids)
+    assoc = Association(AE(), "acceptor")
+    assoc.requestor.ae_title = "MODALITY  "
+    reader = _ReaderThread(assoc)
+    reader.start()
+    reader.join()
+    assert reader.meta is not None and reader.meta.SourceApplicationEntityTitle == "MODALITY"
+    assert "SourceApplicationEntityTitle" not in pynetdicom.dimse_messages.create_file_meta(**_UIDS), \
+        "on another thread the File Meta stays pynetdicom's"
 
 
 def test_a_spooled_duplicate_is_found_identical_or_conflicting(store: InstanceStore) -> None:
@@ -171,6 +215,7 @@ def test_sweep_removes_only_what_nothing_wrote_to_lately(tmp_path: Path) -> None
     assert not old.exists() and fresh.exists() and other.exists()
 
 
+@pytest.mark.usefixtures("restored_pynetdicom")
 def test_pynetdicom_spools_received_datasets_into_the_spool_folder(tmp_path: Path) -> None:
     """pynetdicom's own call (dimse_messages, chunked receive) lands in the folder; elsewhere once it is gone."""
     folder = tmp_path / "spool"
