@@ -13,7 +13,9 @@ and compression cines of CFV, FV-M and POP), half of the files JPEG baseline as 
    until its files are durable, as dvt-us' are when it answers (its send, then an fsync of each file and of
    its folder: "then fsync"). Both accept PDUs of the node's ``max_pdu_bytes``, and dcmtk runs with
    ``TCP_NODELAY=1``: Debian's dcmtk leaves Nagle's algorithm on otherwise, which costs storescp about 50 ms
-   of delayed ACK per instance. The studies are
+   of delayed ACK per instance. A third receiver, "pynetdicom, answering at once", is the node's own
+   pynetdicom AE and spool with a handler that only links the spooled file: what any pynetdicom-based node
+   can reach here, before parsing, fsync and the database row. The studies are
    sent all uncompressed (dcmdjpeg) and all JPEG baseline (dcmcjpeg +eb); median of R repeats, each into an
    empty data folder; then the uncompressed files split over 4 storescu processes at once (storescp with
    ``--fork``: without it, it serves one association at a time).
@@ -36,13 +38,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -214,6 +218,45 @@ def storescp(folder: Path, fork: bool = False) -> Receiver:
                     folder)
 
 
+_PYNETDICOM_FLOOR = textwrap.dedent(
+    """
+    import os, signal, sys, threading, uuid
+    from pathlib import Path
+    from pynetdicom import evt
+    from dvt_us.service import receive_spool
+    from dvt_us.service.config import DicomNodeConfig
+    from dvt_us.service.dicom_node import DicomNode
+    from dvt_us.service.instance_store import InstanceStore
+    folder, port = Path(sys.argv[1]), int(sys.argv[2])
+    received = folder / "received"
+    received.mkdir()
+    store = InstanceStore(folder / "data")
+    ae = DicomNode(DicomNodeConfig(port=port, min_free_disk_mb=0), store, lambda instance: None)._application_entity()
+    def on_store(event):
+        os.link(event.dataset_path, received / f"{uuid.uuid4().hex}.dcm")
+        return 0x0000
+    receive_spool.enable(store.spool_dir)
+    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    server.shutdown()
+    """
+)
+
+
+def pynetdicom_floor(folder: Path) -> Receiver:
+    """The node's pynetdicom AE (same contexts, PDU size, spool) whose handler only links the spooled file.
+
+    No parse, fsync or database row: the most a pynetdicom-based node can receive on this machine.
+    """
+    folder.mkdir(parents=True)
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-c", _PYNETDICOM_FLOOR, str(folder), str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return Receiver("pynetdicom, answering at once", port, process, folder / "received")
+
+
 def dvt_us_serve(folder: Path, idle_s: float, workers: int) -> Receiver:
     """``dvt-us serve`` (log level INFO, as deployed) with a fresh data folder and SQLite database."""
     folder.mkdir(parents=True)
@@ -301,21 +344,29 @@ def throughput(name: str, files: Sequence[Path], senders: int, repeats: int, tmp
     storescp is also timed to the moment its files are durable (its send, then :func:`fsync_files`).
     """
     groups = [list(files[i::senders]) for i in range(senders)]
-    times: dict[str, list[float]] = {"storescp": [], "storescp+fsync": [], "dvt-us": []}
-    rss: dict[str, float] = {"storescp": 0.0, "storescp+fsync": 0.0, "dvt-us": 0.0}
+    keys = ("storescp", "storescp+fsync", "pynetdicom", "dvt-us")
+    times: dict[str, list[float]] = {key: [] for key in keys}
+    rss: dict[str, float] = dict.fromkeys(keys, 0.0)
     for repeat in range(repeats):
         run = tmp / f"{name}-{senders}-{repeat}"
-        for receiver in (storescp(run / "storescp", fork=senders > 1), dvt_us_serve(run / "dvt-us", 3600.0, 1)):
-            key = "storescp" if receiver.database_url is None else "dvt-us"
+        # Started one at a time: a receiver still starting up would take the cores from another's send.
+        starts: dict[str, Callable[[], Receiver]] = {
+            "storescp": partial(storescp, run / "storescp", fork=senders > 1),
+            "pynetdicom": partial(pynetdicom_floor, run / "pynetdicom"),
+            "dvt-us": partial(dvt_us_serve, run / "dvt-us", 3600.0, 1),
+        }
+        for key, start in starts.items():
+            receiver = start()
             seconds, peak = _one_send(receiver, groups)
             times[key].append(seconds)
             rss[key] = max(rss[key], peak)
-            if receiver.database_url is None:
+            if key == "storescp":
                 times["storescp+fsync"].append(seconds + fsync_files(receiver.folder))
                 rss["storescp+fsync"] = rss[key]
         shutil.rmtree(run)
     plain = "storescp --fork" if senders > 1 else "storescp"
-    label = {"storescp": plain, "storescp+fsync": f"{plain}, then fsync of its files", "dvt-us": "dvt-us serve"}
+    label = {"storescp": plain, "storescp+fsync": f"{plain}, then fsync of its files",
+             "pynetdicom": "pynetdicom, answering at once", "dvt-us": "dvt-us serve"}
     return [Throughput(name, label[key], senders, len(files), _mib(files), statistics.median(t), rss[key])
             for key, t in times.items()]
 
