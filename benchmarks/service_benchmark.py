@@ -339,7 +339,8 @@ def fsync_files(folder: Path) -> float:
 
 
 def throughput(name: str, files: Sequence[Path], senders: int, repeats: int, tmp: Path) -> list[Throughput]:
-    """storescp and dvt-us receiving ``files`` from ``senders`` storescu processes, alternating, ``repeats`` times.
+    """storescp, the pynetdicom floor and dvt-us receiving ``files`` from ``senders`` storescu processes, in turn,
+    ``repeats`` times; each receiver is started only when the one before has stopped.
 
     storescp is also timed to the moment its files are durable (its send, then :func:`fsync_files`).
     """
