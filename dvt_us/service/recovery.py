@@ -42,10 +42,10 @@ into ``instances/`` by other means.
 """
 
 RECONCILED_EVENT = "instances.reconciled"
+"""Event written when :func:`reconcile_instances` recorded or quarantined something."""
 STALE_TEMPORARY_S = 3600.0
 """A hidden ``.incoming-*.part`` file nothing has written to for this long is a leftover, not a write in
 progress (a store renames its temporary file within moments of its last write), and is deleted."""
-"""Event written when :func:`reconcile_instances` recorded or quarantined something."""
 
 
 @dataclass(frozen=True)
