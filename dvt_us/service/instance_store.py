@@ -242,12 +242,17 @@ def inspect_file(path: Path) -> InstanceHeader:
         return _inspect(fp, os.fstat(fp.fileno()).st_size)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+def _fsync_path(path: Path, flags: int = 0) -> None:
+    """Flush a file (or, with ``O_DIRECTORY``, a folder) to disk by name (fsync)."""
+    fd = os.open(path, os.O_RDONLY | flags)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    _fsync_path(path, getattr(os, "O_DIRECTORY", 0))
 
 
 def _makedirs_durably(path: Path) -> None:
@@ -299,11 +304,7 @@ def _linked_temporary(folder: Path, source: Path) -> Path | None:
         _raise_if_full(exc)
         raise
     try:
-        fd = os.open(name, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync_path(name)
     except OSError as exc:
         name.unlink(missing_ok=True)
         _raise_if_full(exc)

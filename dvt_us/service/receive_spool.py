@@ -23,6 +23,7 @@ import logging
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -85,17 +86,26 @@ def enable(spool_dir: Path) -> None:
         pynetdicom.dimse_messages.create_file_meta = spooled_file_meta  # type: ignore[attr-defined]
 
 
-def sweep(spool_dir: Path, idle_s: float) -> int:
-    """Delete spooled files nothing has written to for ``idle_s`` seconds (aborted transfers); how many."""
+def remove_idle(paths: Iterable[Path], idle_s: float) -> int:
+    """Delete the files among ``paths`` that nothing has written to for ``idle_s`` seconds; how many.
+
+    A file that disappears meanwhile (its writer deleted or renamed it) is passed over.
+    """
     removed = 0
     cutoff = time.time() - idle_s
-    for path in spool_dir.glob(f"*{SPOOL_SUFFIX}"):
+    for path in paths:
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink()
                 removed += 1
-        except FileNotFoundError:  # pynetdicom deleted it meanwhile
+        except FileNotFoundError:
             continue
+    return removed
+
+
+def sweep(spool_dir: Path, idle_s: float) -> int:
+    """Delete spooled files nothing has written to for ``idle_s`` seconds (aborted transfers); how many."""
+    removed = remove_idle(spool_dir.glob(f"*{SPOOL_SUFFIX}"), idle_s)
     if removed:
         LOGGER.info("removed %d spooled dataset(s) of aborted transfers from %s", removed, spool_dir)
     return removed

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +30,7 @@ from dvt_us.service.db.engine import READ_ONLY
 from dvt_us.service.db.models import InstanceRow, JobRow
 from dvt_us.service.instance_store import InstanceStore, InvalidInstanceError, is_safe_uid
 from dvt_us.service.instances import StoredInstance
+from dvt_us.service.receive_spool import remove_idle
 
 log = logging.getLogger(__name__)
 
@@ -79,26 +79,6 @@ def _candidates(instances_dir: Path) -> tuple[list[_Candidate], list[Path]]:
                     else:
                         log.warning("reconcile: %s is not an instance file; left alone", entry.path)
     return found, hidden
-
-
-def _remove_stale_temporaries(hidden: list[Path], stale_after_s: float) -> int:
-    """Delete the ``.incoming-*.part`` files among ``hidden`` not written to for ``stale_after_s``; how many.
-
-    None of them was acknowledged (a C-STORE is answered after its file is renamed into place), and a linked
-    one would otherwise keep a received dataset on disk for good.
-    """
-    cutoff = time.time() - stale_after_s
-    removed = 0
-    for path in hidden:
-        if not (path.name.startswith(".incoming-") and path.name.endswith(".part")):
-            continue
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:  # renamed into place or removed meanwhile
-            continue
-    return removed
 
 
 def _known_sop_instance_uids(db: Database) -> set[str]:
@@ -242,7 +222,10 @@ def reconcile_instances(store: InstanceStore, db: Database, now: datetime,
             added += 1
             studies.add(instance.study_instance_uid)
     if hidden:
-        removed = _remove_stale_temporaries(hidden, stale_after_s)
+        # None was acknowledged (a C-STORE is answered after the rename), and one linked from the spool would
+        # otherwise keep a received dataset on disk for good.
+        temporaries = (p for p in hidden if p.name.startswith(".incoming-") and p.name.endswith(".part"))
+        removed = remove_idle(temporaries, stale_after_s)
         log.info("reconcile: %d hidden temporary file(s) in %s passed over (writes never acknowledged), %d of "
                  "them stale and deleted", len(hidden), store.instances_dir, removed)
     if added or quarantined or unreadable:
