@@ -141,7 +141,8 @@ def _analyse(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
         elif split_pair:
             measures = measure_clip(_pair(*seg.last), spacing)
         else:
-            measures = measure_frames(seg.summaries, spool.read, spacing)
+            window = spool.bounds  # measured on the pixels around the labels, not on the whole view
+            measures = measure_frames(seg.summaries, lambda f: spool.read(f, window), spacing, (window[0], window[2]))
     confidence = float(np.mean(seg.confidences)) if seg.confidences else None
     if colour is not None:
         write_key_frames(clip, ("flow",), ((0, 0),), visit_dir)

@@ -52,14 +52,17 @@ class ClipMeasures:
 
 
 def measure_frames(summaries: Sequence[FrameSummary], read: LabelReader,
-                   spacing_mm: tuple[float, float]) -> ClipMeasures:
+                   spacing_mm: tuple[float, float], origin_rc: tuple[int, int] = (0, 0)) -> ClipMeasures:
     """Measure the target vein and artery in every frame, reading one frame's labels at a time.
 
     ``summaries`` are the frames' :func:`~dvt_us.preprocess.vein_tracking.summarise_frame`, in order;
     ``read(frame)`` gives a frame's labels again (:func:`~dvt_us.preprocess.vein_tracking.iter_targets`
-    says in which order it is asked). ``spacing_mm`` is the (row, col) pixel spacing.
+    says in which order it is asked), or only a window of them whose top-left pixel is ``origin_rc`` of the
+    frame, if that window holds every labelled pixel of every frame: the measures are the same, bit for bit.
+    ``spacing_mm`` is the (row, col) pixel spacing.
     """
     dy, dx = spacing_mm
+    r0, c0 = origin_rc
     frames = len(summaries)
     nan = np.full(frames, np.nan)
     lumen_px, thrombus_px = np.zeros(frames), np.zeros(frames)  # pixel counts
@@ -69,11 +72,11 @@ def measure_frames(summaries: Sequence[FrameSummary], read: LabelReader,
     for f, labels, target in iter_targets(vein_px, read):
         lumen_px[f] = np.count_nonzero(target & (labels == LUMEN))
         thrombus_px[f] = np.count_nonzero(target & (labels == THROMBUS))
-        ap_px[f], top_px[f] = ap_diameter_px(target), top_row(target)
+        ap_px[f], top_px[f] = ap_diameter_px(target), top_row(target) + r0
         area = int(lumen_px[f] + thrombus_px[f])
         if area > ref_px or (area == ref_px and f < ref):
-            rows, cols = np.nonzero(target)
-            ref, ref_px, centre = f, area, (float(rows.mean()), float(cols.mean()))
+            rows, cols = np.nonzero(target)  # in the frame, as the artery centroids are
+            ref, ref_px, centre = f, area, (float((rows + r0).mean()), float((cols + c0).mean()))
     if ref < 0:
         zeros = np.zeros(frames)
         return ClipMeasures(zeros, zeros, zeros, zeros, zeros, nan, nan, found=False)

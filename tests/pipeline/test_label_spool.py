@@ -30,6 +30,22 @@ def test_frames_come_back_in_any_order() -> None:
             spool.append(np.zeros((30, 41), np.uint8))
 
 
+def test_a_window_holding_every_label_reads_back_that_part() -> None:
+    frames = [np.zeros((30, 40), np.uint8) for _ in range(3)]
+    frames[0][5:9, 12:20] = 1
+    frames[2][20, 30] = 3  # frame 1 is empty
+    with LabelSpool((30, 40)) as spool:
+        assert spool.bounds == (0, 0, 0, 0)
+        for f in frames:
+            spool.append(f)
+        assert spool.bounds == (5, 21, 12, 31)
+        for i in (2, 1, 0):
+            np.testing.assert_array_equal(spool.read(i, spool.bounds), frames[i][5:21, 12:31], strict=True)
+        np.testing.assert_array_equal(spool.read(0, (0, 30, 10, 25)), frames[0][:, 10:25], strict=True)
+        with pytest.raises(ValueError, match=r"does not hold the labels of frame 2 \(rows 20:21, columns 30:31\)"):
+            spool.read(2, (0, 30, 0, 30))
+
+
 def _mask_file(path: Path, labels: np.ndarray) -> bytes:
     with MaskWriter(path, len(labels), labels.shape[1:]) as writer:
         for frame in labels:
