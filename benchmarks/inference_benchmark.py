@@ -28,6 +28,7 @@ import onnx
 from onnx import shape_inference
 
 from dvt_us.inference import ModelRegistry, SessionOptions, session_for
+from dvt_us.inference.segmenter import CPU_BATCH
 from dvt_us.inference.sessions import run_logits
 
 
@@ -228,6 +229,10 @@ def main() -> None:
         eager = torch_fps(args.models, batch, threads)
         if eager:
             rows.append((f"torch eager, batch {batch} (frames/s)", f"{eager:.1f}  (ORT {fps / eager:.2f}x)"))
+    # What each analysis worker runs: one thread, CPU_BATCH frames per call (dvt_us.inference.segmenter).
+    by_batch = {batch: ort_fps(args.models, batch, 1, repeats=10) for batch in sorted({1, CPU_BATCH, 16})}
+    rows.append((f"ONNX Runtime, 1 thread, batch {' / '.join(map(str, by_batch))} (frames/s)",
+                 " / ".join(f"{fps:.1f}" for fps in by_batch.values())))
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_study:
             study = _study(40, 7, Path(tmp) / "study")

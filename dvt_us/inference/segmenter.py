@@ -55,6 +55,19 @@ def input_spec(manifest: ModelManifest) -> InputSpec:
     return spec
 
 
+CPU_BATCH = 4
+"""Frames per ONNX Runtime call on the CPU. On this project's 2-core reference machine, 4 frames of 128x128
+gave 8-10 % more frames/s than 16, on one thread (two workers) and on two: a batch's activations then stay
+in the core's caches (``benchmarks/inference_benchmark.py``)."""
+GPU_BATCH = 64
+"""Frames per call with the CUDA execution provider, which needs large batches to fill the device."""
+
+
+def batch_size_for(session: ort.InferenceSession) -> int:
+    """The frames per call that suit the session's execution provider."""
+    return GPU_BATCH if session.get_providers()[0] == "CUDAExecutionProvider" else CPU_BATCH
+
+
 def winning_class(planes: Sequence[NDArray[np.float32]]) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
     """Per pixel, the class with the highest score (the first of equals) and that score.
 
@@ -82,14 +95,16 @@ def segment_frames(
     frames: Iterable[NDArray[np.uint8]],
     session: ort.InferenceSession,
     manifest: ModelManifest,
-    batch_size: int = 16,
+    batch_size: int | None = None,
 ) -> Iterator[FrameSegmentation]:
     """Segment frames ``[rows, cols]`` (uint8, one view, in order); yields one result per frame, in order.
 
     Memory holds ``batch_size + 2 * context`` model inputs, whatever the clip length, unless the model
-    uses the clip extremes (then every frame in model geometry).
+    uses the clip extremes (then every frame in model geometry). ``batch_size`` defaults to
+    :func:`batch_size_for` the session.
     """
     spec = input_spec(manifest)
+    batch_size = batch_size or batch_size_for(session)
     if spec.clip_extremes:  # the one-view case of segment_views, which holds the clip
         for (segmentation,) in segment_views(((frame,) for frame in frames), 1, session, manifest, batch_size):
             yield segmentation
@@ -134,7 +149,7 @@ def segment_views(
     views: int,
     session: ort.InferenceSession,
     manifest: ModelManifest,
-    batch_size: int = 16,
+    batch_size: int | None = None,
 ) -> Iterator[tuple[FrameSegmentation, ...]]:
     """Segment every view of each frame (``frames`` yields one uint8 ``[rows, cols]`` per view, in order).
 
@@ -142,6 +157,7 @@ def segment_views(
     in model geometry side by side, so no view waits at source size for another.
     """
     spec = input_spec(manifest)
+    batch_size = batch_size or batch_size_for(session)
     if not spec.clip_extremes:
         streams = itertools.tee(frames, views)
         per_view = [segment_frames(map(operator.itemgetter(v), stream), session, manifest, batch_size)

@@ -13,6 +13,7 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from dvt_us.inference import ModelError, ModelRegistry, segment_frames, segment_views, session_for  # noqa: E402
+from dvt_us.inference.segmenter import CPU_BATCH, batch_size_for  # noqa: E402
 from dvt_us.inference.sessions import run_logits, softmax  # noqa: E402
 from dvt_us.preprocess.model_input import InputSpec, model_frames  # noqa: E402
 
@@ -64,15 +65,17 @@ def test_registry_versions_unknown_names_and_tampering(tmp_path: Path) -> None:
         registry.get("seg", "0.2.0")
 
 
+@pytest.mark.parametrize("batch_size", [None, 16])  # None: the session's batch_size_for (4 on the CPU)
 @pytest.mark.parametrize("clip_extremes", [False, True])
 @pytest.mark.parametrize("frames", [1, 5, 37])
-def test_streaming_equals_whole_clip(tmp_path: Path, frames: int, clip_extremes: bool) -> None:
+def test_streaming_equals_whole_clip(tmp_path: Path, frames: int, clip_extremes: bool, batch_size: int | None) -> None:
     _publish(tmp_path, "seg", "1", clip_extremes=clip_extremes)
     manifest = ModelRegistry(tmp_path).get("seg")
     session = session_for(manifest)
+    assert batch_size_for(session) == CPU_BATCH
     rng = np.random.default_rng(frames)
     bmodes = rng.integers(0, 255, (frames, 90, 120), dtype=np.uint8)
-    streamed = list(segment_frames(iter(bmodes), session, manifest, batch_size=4))
+    streamed = list(segment_frames(iter(bmodes), session, manifest, batch_size=batch_size))
     assert [s.index for s in streamed] == list(range(frames))
     inputs, box = model_frames(bmodes, InputSpec(64, 1, clip_extremes))
     assert inputs.shape == (frames, 5 if clip_extremes else 3, 64, 64)
