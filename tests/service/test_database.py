@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 from dvt_us.service.db import (
@@ -132,6 +132,30 @@ def test_record_instance_from_threads_counts_each_once(database: Database) -> No
     assert [sum(column) for column in zip(*results, strict=True)] == [1] * 10
     (study,) = database.studies()
     assert (study.instance_count, study.last_received_at) == (10, at(9))
+
+
+def test_instance_rows_commit_without_waiting_for_the_disk_and_jobs_durably(database: Database) -> None:
+    """An instance row is rebuilt from its file at start-up, so its commit need not reach the disk first; a
+    job's must (and takes the instance rows before it along). Each insert sees the level it was given."""
+    postgres = database.engine.dialect.name == "postgresql"
+    seen: list[tuple[str, str]] = []
+
+    def durability_at_insert(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        table = next((t for t in ("instances", "jobs") if statement.startswith(f"INSERT INTO {t} ")), None)
+        if table is not None:
+            probe = cursor.connection.cursor()  # the same connection, so the same transaction
+            probe.execute("SHOW synchronous_commit" if postgres else "PRAGMA synchronous")
+            seen.append((table, str(probe.fetchone()[0])))
+            probe.close()
+
+    event.listen(database.engine, "before_cursor_execute", durability_at_insert)
+    try:
+        for study in ("1.2.3", "1.2.4"):
+            queued_study(database, study)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", durability_at_insert)
+    relaxed, durable = ("off", "on") if postgres else ("1", "2")  # SQLite: 1 NORMAL, 2 FULL
+    assert seen == [("instances", relaxed), ("jobs", durable)] * 2
 
 
 def test_instance_path_of_a_recorded_instance(database: Database) -> None:

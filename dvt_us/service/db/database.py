@@ -70,6 +70,8 @@ class Database:
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self._engine.execution_options(**{engines.READ_ONLY: True}),
                                            expire_on_commit=False)
+        self._rebuilt_sessions = sessionmaker(self._engine.execution_options(**{engines.REBUILT_AT_START: True}),
+                                              expire_on_commit=False)
 
     def __repr__(self) -> str:
         return f"Database({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -103,8 +105,9 @@ class Database:
         return engines.schema_diffs(self._engine)
 
     @contextmanager
-    def _write(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
+    def _write(self, *, rebuilt_at_start: bool = False) -> Iterator[Session]:
+        """A writing transaction; ``rebuilt_at_start``: see :data:`~dvt_us.service.db.engine.REBUILT_AT_START`."""
+        with (self._rebuilt_sessions if rebuilt_at_start else self._sessions)() as session, session.begin():
             yield session
 
     @contextmanager
@@ -124,6 +127,12 @@ class Database:
         -------
         bool
             False, and nothing changes, when the SOP Instance UID is known already.
+
+        Notes
+        -----
+        The commit does not wait for the disk (:data:`~dvt_us.service.db.engine.REBUILT_AT_START`): the instance
+        file is durable before this is called, and if a power cut undoes the rows, start-up records the file
+        again (:func:`~dvt_us.service.recovery.reconcile_instances`).
         """
         received_at = _aware(inst.received_at)
         insert = self._insert()
@@ -144,7 +153,7 @@ class Database:
             calling_ae_title=inst.calling_ae_title, received_at=received_at,
         ).on_conflict_do_nothing(index_elements=[InstanceRow.sop_instance_uid]).returning(InstanceRow.sop_instance_uid)
         try:
-            with self._write() as session:
+            with self._write(rebuilt_at_start=True) as session:
                 if session.get(InstanceRow, inst.sop_instance_uid) is not None:
                     return False
                 session.execute(study)  # first: the instance's foreign key needs the study row

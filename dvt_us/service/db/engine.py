@@ -33,6 +33,13 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "dvt_us_read_only"
 """Execution option: the transaction only reads (SQLite: deferred ``BEGIN`` instead of ``BEGIN IMMEDIATE``)."""
 
+REBUILT_AT_START = "dvt_us_rebuilt_at_start"
+"""Execution option: the transaction writes only rows that start-up rebuilds from the files they describe
+(:func:`dvt_us.service.recovery.reconcile_instances`), so its commit does not wait for the disk. SQLite:
+``synchronous = NORMAL`` (in WAL mode such a commit survives a crash of the process; a power cut can undo the
+last ones); PostgreSQL: ``synchronous_commit = off`` (a crash of the server can undo the last ones). Every
+other writing transaction commits durably, and with it everything committed before it."""
+
 _MIGRATION_LOCK_ID = 0x64767475
 """PostgreSQL advisory lock held while migrating, so that concurrent upgrades run one after the other."""
 
@@ -64,7 +71,9 @@ def make_engine(url: str | URL) -> Engine:
     """
     parsed = parse_url(url)
     if parsed.drivername != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        engine = create_engine(parsed, pool_pre_ping=True)
+        event.listen(engine, "begin", _postgresql_on_begin)
+        return engine
     in_memory = parsed.database in (None, "", ":memory:")
     engine = create_engine(
         parsed,
@@ -76,21 +85,40 @@ def make_engine(url: str | URL) -> Engine:
     return engine
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+_SYNCHRONOUS = "dvt_us_synchronous"
+"""Key, in a pooled SQLite connection's ``info``, of the ``PRAGMA synchronous`` level it is at."""
+
+
+def _sqlite_on_connect(dbapi_connection: Any, record: Any) -> None:
     dbapi_connection.isolation_level = None  # sqlite3 must not emit BEGIN itself; _sqlite_on_begin does
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = FULL")  # a committed job or instance survives a power cut
+        cursor.execute("PRAGMA synchronous = FULL")  # a committed job survives a power cut
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+    record.info[_SYNCHRONOUS] = "FULL"
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
-    read_only = connection.get_execution_options().get(READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    options = connection.get_execution_options()
+    if options.get(READ_ONLY, False):
+        connection.exec_driver_sql("BEGIN")
+        return
+    # The level can only change between transactions, and it stays with the connection: set it each time.
+    level = "NORMAL" if options.get(REBUILT_AT_START, False) else "FULL"
+    info = connection.connection.info
+    if info.get(_SYNCHRONOUS) != level:
+        connection.exec_driver_sql(f"PRAGMA synchronous = {level}")
+        info[_SYNCHRONOUS] = level
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgresql_on_begin(connection: Connection) -> None:
+    if connection.get_execution_options().get(REBUILT_AT_START, False):
+        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")  # this transaction only
 
 
 @contextmanager
