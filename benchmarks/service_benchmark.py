@@ -2,7 +2,7 @@
 from a study's last acknowledged instance to its report, with ten studies arriving at once.
 
 Usage: python benchmarks/service_benchmark.py [--quick] [--studies N] [--repeats R] [--workers 1 2]
-                                              [--idle-s S] [--work DIR]
+                                              [--idle-s S] [--work DIR] [--skip-latency]
 
 Studies are phantom BASELINE visits of the ``short`` protocol (per leg: one colour Doppler frame of the EIV
 and compression cines of CFV, FV-M and POP), half of the files JPEG baseline as the phantom writes them.
@@ -502,6 +502,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="local workers (default 1 2)")
     parser.add_argument("--idle-s", type=float, default=2.0, help="jobs.study_idle_s (default 2)")
     parser.add_argument("--work", type=Path, default=None, help="keep phantom studies here between runs")
+    parser.add_argument("--skip-latency", action="store_true", help="receive throughput only")
     args = parser.parse_args()
     base = QUICK if args.quick else FULL
     sizes = Sizes(args.studies or base.studies, base.shape, base.frames, base.throughput_studies,
@@ -522,14 +523,15 @@ def main() -> None:
         tmp = Path(scratch) / "runs"
         results = [r for name, files in sets.items() for r in throughput(name, files, 1, sizes.repeats, tmp)]
         results += throughput("uncompressed", sets["uncompressed"], PARALLEL_SENDERS, sizes.repeats, tmp)
-        runs = [(w, *latency(studies, warm_up, w, args.idle_s, tmp)) for w in args.workers]
+        runs = [] if args.skip_latency else [(w, *latency(studies, warm_up, w, args.idle_s, tmp)) for w in args.workers]
     print(f"# dvt-us service benchmark ({'quick' if args.quick else 'full'}), {os.cpu_count()} cores")
     print(f"load average (1/5/15 min) before {load_before}, after {_load()}")
     print(study)
     print(f"\n## Receive throughput (median of {sizes.repeats}; {len(sent_studies)} studies)\n")
     print(throughput_table(results))
-    print(f"\n## Last instance acknowledged -> report ready ({sizes.studies} studies at once, poll_s {POLL_S:g})\n")
-    print(latency_table(runs, args.idle_s))
+    if runs:
+        print(f"\n## Last instance acknowledged -> report ready ({sizes.studies} studies at once, poll_s {POLL_S:g})\n")
+        print(latency_table(runs, args.idle_s))
 
 
 if __name__ == "__main__":
