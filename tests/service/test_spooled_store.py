@@ -6,6 +6,7 @@ import errno
 import io
 import json
 import os
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -230,6 +231,41 @@ def test_pynetdicom_spools_received_datasets_into_the_spool_folder(tmp_path: Pat
     elsewhere.close()
     Path(elsewhere.name).unlink()
     assert Path(elsewhere.name).parent != folder
+
+
+def test_a_spooled_file_starts_its_write_back_while_it_arrives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every WRITEBACK_BYTES received, the write-back of what came since the last start is queued."""
+    read_end, write_end = os.pipe()
+    try:
+        assert receive_spool.start_writeback(write_end, 0, 1) is False, "a pipe has nothing to write back"
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    started: list[tuple[int, int]] = []
+    real = receive_spool.start_writeback
+
+    def recorded(fd: int, offset: int, count: int) -> bool:
+        started.append((offset, count))
+        return real(fd, offset, count)
+
+    monkeypatch.setattr(receive_spool, "start_writeback", recorded)
+    step, chunk = receive_spool.WRITEBACK_BYTES, os.urandom(3 << 20)
+    # As pynetdicom makes it, writes it (a fragment at a time, each flushed) and closes it.
+    made = tempfile.NamedTemporaryFile(delete=False, mode="wb", suffix=".dcm", dir=tmp_path)  # noqa: SIM115
+    spooled = receive_spool.SpooledFile(made)
+    for _ in range(5):  # 15 MiB in fragments of 3 MiB
+        assert spooled.write(chunk) == len(chunk)
+        spooled.file.flush()
+    assert started == [(0, 2 * len(chunk)), (2 * len(chunk), 2 * len(chunk))]
+    assert all(count >= step for _, count in started)
+    spooled.close()
+    path = Path(spooled.name)
+    assert path.read_bytes() == chunk * 5
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert real(fd, 0, len(chunk)) is True, "Linux queues the write-back of a file's range"
+    finally:
+        os.close(fd)
 
 
 def _with_long_sequence(transfer_syntax: str) -> bytes:
