@@ -17,8 +17,9 @@ and compression cines of CFV, FV-M and POP), half of the files JPEG baseline as 
    pynetdicom AE and spool with a handler that only links the spooled file: what any pynetdicom-based node
    can reach here, before parsing, fsync and the database row. The studies are
    sent all uncompressed (dcmdjpeg) and all JPEG baseline (dcmcjpeg +eb); median of R repeats, each into an
-   empty data folder; then the uncompressed files split over 4 storescu processes at once (storescp with
-   ``--fork``: without it, it serves one association at a time).
+   empty data folder, after a ``sync`` (a receiver's fsyncs would otherwise wait behind the write-back of the
+   files the one before it left in the page cache); then the uncompressed files split over 4 storescu
+   processes at once (storescp with ``--fork``: without it, it serves one association at a time).
 2. Latency. ``dvt-us serve`` with the embedded defaults (SQLite, local worker processes, ``poll_s`` 1 s) and a
    short ``study_idle_s``; after a warm-up study per worker, N studies are sent at once by N storescu
    processes. Latency = the job's ``finished_at`` (database; the report rows are written in the same
@@ -357,6 +358,7 @@ def throughput(name: str, files: Sequence[Path], senders: int, repeats: int, tmp
             "dvt-us": partial(dvt_us_serve, run / "dvt-us", 3600.0, 1),
         }
         for key, start in starts.items():
+            os.sync()  # no receiver's fsyncs wait behind the write-back of the one before (or of its input)
             receiver = start()
             seconds, peak = _one_send(receiver, groups)
             times[key].append(seconds)
