@@ -21,7 +21,7 @@ from dvt_us.ingest import Clip, ClipKind, IngestError
 from dvt_us.pipeline.label_spool import LabelSpool
 from dvt_us.preprocess import iter_frames
 from dvt_us.preprocess.clip_features import classifier_input, measure_clip, measure_frames
-from dvt_us.preprocess.vein_tracking import FrameSummary, iter_targets, summarise_frame
+from dvt_us.preprocess.vein_tracking import FrameSummary, aligned_window, iter_targets, summarise_frame
 from dvt_us.report.clip_evidence import write_key_frames, write_source_header
 from dvt_us.report.masks import MaskWriter
 
@@ -141,7 +141,7 @@ def _analyse(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
         elif split_pair:
             measures = measure_clip(_pair(*seg.last), spacing)
         else:
-            window = spool.bounds  # measured on the pixels around the labels, not on the whole view
+            window = aligned_window(spool.bounds)  # measured on the pixels around the labels, not the whole view
             measures = measure_frames(seg.summaries, lambda f: spool.read(f, window), spacing, (window[0], window[2]))
     confidence = float(np.mean(seg.confidences)) if seg.confidences else None
     if colour is not None:

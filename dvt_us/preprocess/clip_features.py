@@ -58,11 +58,14 @@ def measure_frames(summaries: Sequence[FrameSummary], read: LabelReader,
     ``summaries`` are the frames' :func:`~dvt_us.preprocess.vein_tracking.summarise_frame`, in order;
     ``read(frame)`` gives a frame's labels again (:func:`~dvt_us.preprocess.vein_tracking.iter_targets`
     says in which order it is asked), or only a window of them whose top-left pixel is ``origin_rc`` of the
-    frame, if that window holds every labelled pixel of every frame: the measures are the same, bit for bit.
+    frame, if that window holds every labelled pixel of every frame and starts on an even row and column
+    (:func:`~dvt_us.preprocess.vein_tracking.aligned_window`): the measures are the same, bit for bit.
     ``spacing_mm`` is the (row, col) pixel spacing.
     """
     dy, dx = spacing_mm
     r0, c0 = origin_rc
+    if r0 % 2 or c0 % 2:
+        raise ValueError(f"origin {origin_rc}: a window must start on an even row and column (aligned_window)")
     frames = len(summaries)
     nan = np.full(frames, np.nan)
     lumen_px, thrombus_px = np.zeros(frames), np.zeros(frames)  # pixel counts

@@ -46,7 +46,7 @@ def summarise_frame(labels: NDArray[np.uint8]) -> FrameSummary:
     rows, cols = np.flatnonzero(artery.any(axis=1)), np.flatnonzero(artery.any(axis=0))
     if len(rows) == 0:
         return FrameSummary(vein_px, np.zeros(0), np.zeros((0, 2)))
-    r0, c0 = int(rows[0]), int(cols[0])
+    r0, _, c0, _ = aligned_window((int(rows[0]), 0, int(cols[0]), 0))  # components in the whole frame's order
     crop = np.ascontiguousarray(artery[r0 : rows[-1] + 1, c0 : cols[-1] + 1]).view(np.uint8)
     count, _, stats, centroids = cv2.connectedComponentsWithStats(crop, connectivity=8)
     area = stats[1:count, cv2.CC_STAT_AREA].astype(np.float64)[:, None]
@@ -63,6 +63,17 @@ def nearest_artery(summary: FrameSummary, centre_rc: tuple[float, float]) -> tup
     rc = summary.artery_centroid_rc
     best = int(np.argmin(np.hypot(rc[:, 0] - centre_rc[0], rc[:, 1] - centre_rc[1])))
     return float(summary.artery_area_px[best]), float(rc[best, 0])
+
+
+def aligned_window(window: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """``(row0, row1, col0, col1)`` with row0 and col0 rounded down to even numbers.
+
+    OpenCV labels 8-connected components by 2x2 blocks counted from the image origin, so the order of the
+    labels (which breaks ties between components of equal size or overlap here) depends on the parity of a
+    crop's origin. Inside a window on an even row and column, it is the order of the whole frame.
+    """
+    row0, row1, col0, col1 = window
+    return row0 - row0 % 2, row1, col0 - col0 % 2, col1
 
 
 def largest_component(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:

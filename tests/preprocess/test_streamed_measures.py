@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from dvt_us.anatomy import Segment
 from dvt_us.phantom import CompressionAdequacy, VeinState, sample_params, simulate_cine, simulate_still_pair
 from dvt_us.preprocess.clip_features import ClipMeasures, measure_frames, track_target
-from dvt_us.preprocess.vein_tracking import ap_diameter_px, summarise_frame
+from dvt_us.preprocess.vein_tracking import aligned_window, ap_diameter_px, summarise_frame
 from tests.preprocess.stack_reference import _ap_diameter_px, reference_measure_clip, reference_track_target
 
 
@@ -32,9 +32,22 @@ def _windowed(labels: NDArray[np.uint8], spacing: tuple[float, float]) -> ClipMe
     rows, cols = np.flatnonzero(labels.any(axis=(0, 2))), np.flatnonzero(labels.any(axis=(0, 1)))
     if len(rows) == 0:
         return measure_frames([summarise_frame(f) for f in labels], lambda f: labels[f, :0, :0], spacing, (0, 0))
-    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    r0, r1, c0, c1 = aligned_window((int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1))
     return measure_frames([summarise_frame(f) for f in labels], lambda f: labels[f, r0:r1, c0:c1].copy(), spacing,
-                          (int(r0), int(c0)))
+                          (r0, c0))
+
+
+def test_tied_components_are_chosen_as_in_the_whole_frame() -> None:
+    """Two one-pixel veins of equal area: the first in the whole frame's label order is the target.
+
+    OpenCV's label order depends on the parity of a crop's origin: a window from row 1 would pick the other one.
+    """
+    labels = np.zeros((1, 12, 12), np.uint8)
+    labels[0, 2, 0] = labels[0, 1, 2] = 1
+    measures = _assert_same(labels)
+    assert measures.vein_top_mm[0] == 1 * 0.11, "the vein on row 1 comes first in the whole frame"
+    with pytest.raises(ValueError, match="even row and column"):
+        measure_frames([summarise_frame(labels[0])], lambda f: labels[f, 1:3, 0:3], (0.11, 0.09), (1, 0))
 
 
 def _assert_same(labels: NDArray[np.uint8], spacing: tuple[float, float] = (0.11, 0.09)) -> ClipMeasures:
