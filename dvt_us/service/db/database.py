@@ -126,7 +126,7 @@ class Database:
         """record_instance's statements: is the SOP Instance UID known; upsert its study; insert it.
 
         Built once per database (building them took a third of record_instance's time). Parameters: ``study``,
-        ``at``, ``sop``, ``series``, ``sop_class``, ``transfer_syntax``, ``path``, ``size``, ``calling``.
+        ``at``, ``sop``, ``series``, ``sop_class``, ``transfer_syntax``, ``file_path``, ``size``, ``calling``.
         """
         insert = self._insert()
         known = select(InstanceRow.sop_instance_uid).where(InstanceRow.sop_instance_uid == bindparam("sop"))
@@ -143,7 +143,7 @@ class Database:
         instance = insert(InstanceRow).values(
             sop_instance_uid=bindparam("sop"), study_instance_uid=bindparam("study"),
             series_instance_uid=bindparam("series"), sop_class_uid=bindparam("sop_class"),
-            transfer_syntax_uid=bindparam("transfer_syntax"), path=bindparam("path"), size_bytes=bindparam("size"),
+            transfer_syntax_uid=bindparam("transfer_syntax"), path=bindparam("file_path"), size_bytes=bindparam("size"),
             calling_ae_title=bindparam("calling"), received_at=bindparam("at"),
         ).on_conflict_do_nothing(index_elements=[InstanceRow.sop_instance_uid]).returning(InstanceRow.sop_instance_uid)
         return known, study, instance
@@ -158,15 +158,15 @@ class Database:
 
         Notes
         -----
-        The commit does not wait for the disk (:data:`~dvt_us.service.db.engine.REBUILT_AT_START`): the instance
-        file is durable before this is called, and if a power cut undoes the rows, start-up records the file
-        again (:func:`~dvt_us.service.recovery.reconcile_instances`).
+        On SQLite the commit does not wait for the disk (:data:`~dvt_us.service.db.engine.REBUILT_AT_START`): the
+        instance file is durable before this is called, and if a power cut undoes the rows, start-up records the
+        file again (:func:`~dvt_us.service.recovery.reconcile_instances`).
         """
         received_at = _aware(inst.received_at)
         known, study, instance = self._instance_statements
         values = {"study": inst.study_instance_uid, "at": received_at, "sop": inst.sop_instance_uid,
                   "series": inst.series_instance_uid, "sop_class": inst.sop_class_uid,
-                  "transfer_syntax": inst.transfer_syntax_uid, "path": str(inst.path), "size": inst.size_bytes,
+                  "transfer_syntax": inst.transfer_syntax_uid, "file_path": str(inst.path), "size": inst.size_bytes,
                   "calling": inst.calling_ae_title}
         try:
             with self._write(rebuilt_at_start=True) as session:

@@ -35,10 +35,11 @@ READ_ONLY = "dvt_us_read_only"
 
 REBUILT_AT_START = "dvt_us_rebuilt_at_start"
 """Execution option: the transaction writes only rows that start-up rebuilds from the files they describe
-(:func:`dvt_us.service.recovery.reconcile_instances`), so its commit does not wait for the disk. SQLite:
-``synchronous = NORMAL`` (in WAL mode such a commit survives a crash of the process; a power cut can undo the
-last ones); PostgreSQL: ``synchronous_commit = off`` (a crash of the server can undo the last ones). Every
-other writing transaction commits durably, and with it everything committed before it."""
+(:func:`dvt_us.service.recovery.reconcile_instances`), so on SQLite its commit does not wait for the disk
+(``synchronous = NORMAL``: in WAL mode such a commit survives a crash of the process; a power cut, which also
+stops the service and so leads to a start-up, can undo the last ones). Every other writing transaction
+commits durably, and with it everything committed before it. PostgreSQL ignores the option: its server can
+crash and come back while the service keeps running, and no start-up would record the lost rows again."""
 
 _MIGRATION_LOCK_ID = 0x64767475
 """PostgreSQL advisory lock held while migrating, so that concurrent upgrades run one after the other."""
@@ -71,9 +72,7 @@ def make_engine(url: str | URL) -> Engine:
     """
     parsed = parse_url(url)
     if parsed.drivername != "sqlite":
-        engine = create_engine(parsed, pool_pre_ping=True)
-        event.listen(engine, "begin", _postgresql_on_begin)
-        return engine
+        return create_engine(parsed, pool_pre_ping=True)
     in_memory = parsed.database in (None, "", ":memory:")
     engine = create_engine(
         parsed,
@@ -115,10 +114,6 @@ def _sqlite_on_begin(connection: Connection) -> None:
         info[_SYNCHRONOUS] = level
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-
-def _postgresql_on_begin(connection: Connection) -> None:
-    if connection.get_execution_options().get(REBUILT_AT_START, False):
-        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")  # this transaction only
 
 
 @contextmanager
