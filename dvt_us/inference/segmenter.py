@@ -57,10 +57,12 @@ def input_spec(manifest: ModelManifest) -> InputSpec:
 
 CPU_BATCH = 4
 """Frames per ONNX Runtime call on the CPU. On this project's 2-core reference machine, 4 frames of 128x128
-gave 8-10 % more frames/s than 16, on one thread (two workers) and on two: a batch's activations then stay
-in the core's caches (``benchmarks/inference_benchmark.py``)."""
+gave 8-10 % more frames/s than 16 on one thread (each of two workers) and about as much on two threads: a
+batch's activations then stay in the core's caches (``benchmarks/inference_benchmark.py`` prints the one-thread
+figures)."""
 GPU_BATCH = 64
-"""Frames per call with the CUDA execution provider, which needs large batches to fill the device."""
+"""Frames per call with the CUDA execution provider, which needs large batches to fill the device (not yet
+measured: no GPU has been lent to this project)."""
 
 
 def batch_size_for(session: ort.InferenceSession) -> int:
@@ -104,7 +106,7 @@ def segment_frames(
     :func:`batch_size_for` the session.
     """
     spec = input_spec(manifest)
-    batch_size = batch_size or batch_size_for(session)
+    batch_size = batch_size_for(session) if batch_size is None else batch_size
     if spec.clip_extremes:  # the one-view case of segment_views, which holds the clip
         for (segmentation,) in segment_views(((frame,) for frame in frames), 1, session, manifest, batch_size):
             yield segmentation
@@ -157,7 +159,7 @@ def segment_views(
     in model geometry side by side, so no view waits at source size for another.
     """
     spec = input_spec(manifest)
-    batch_size = batch_size or batch_size_for(session)
+    batch_size = batch_size_for(session) if batch_size is None else batch_size
     if not spec.clip_extremes:
         streams = itertools.tee(frames, views)
         per_view = [segment_frames(map(operator.itemgetter(v), stream), session, manifest, batch_size)

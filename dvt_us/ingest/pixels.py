@@ -146,7 +146,8 @@ def _gray_plane(frame: RawFrame) -> NDArray[np.uint8] | None:
 
     B-mode arrives as RGB or YCbCr from many scanners: an RGB frame whose channels are equal everywhere,
     or a YCbCr frame whose chroma stays within :data:`_NO_COLOUR_CHROMA` of neutral, is gray, and its
-    luminance is one plane (the full conversion below gives the same values, several times slower).
+    luminance is one plane. For RGB the full conversion below gives the same values several times slower;
+    for YCbCr it would give the same luma and a chroma in which no pixel reaches the colour threshold.
     """
     first, second, third = (np.asarray(plane, np.uint8) for plane in cv2.split(frame.pixels))
     if frame.colour_space is ColourSpace.RGB:

@@ -12,7 +12,14 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from dvt_us.inference import ModelError, ModelRegistry, segment_frames, segment_views, session_for  # noqa: E402
+from dvt_us.inference import (  # noqa: E402
+    ModelError,
+    ModelRegistry,
+    SessionOptions,
+    segment_frames,
+    segment_views,
+    session_for,
+)
 from dvt_us.inference.segmenter import CPU_BATCH, batch_size_for  # noqa: E402
 from dvt_us.inference.sessions import run_logits, softmax  # noqa: E402
 from dvt_us.preprocess.model_input import InputSpec, model_frames  # noqa: E402
@@ -71,7 +78,7 @@ def test_registry_versions_unknown_names_and_tampering(tmp_path: Path) -> None:
 def test_streaming_equals_whole_clip(tmp_path: Path, frames: int, clip_extremes: bool, batch_size: int | None) -> None:
     _publish(tmp_path, "seg", "1", clip_extremes=clip_extremes)
     manifest = ModelRegistry(tmp_path).get("seg")
-    session = session_for(manifest)
+    session = session_for(manifest, SessionOptions(use_cuda=False))
     assert batch_size_for(session) == CPU_BATCH
     rng = np.random.default_rng(frames)
     bmodes = rng.integers(0, 255, (frames, 90, 120), dtype=np.uint8)

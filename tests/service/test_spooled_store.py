@@ -6,6 +6,7 @@ import errno
 import io
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -261,11 +262,12 @@ def test_a_spooled_file_starts_its_write_back_while_it_arrives(tmp_path: Path, m
     spooled.close()
     path = Path(spooled.name)
     assert path.read_bytes() == chunk * 5
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        assert real(fd, 0, len(chunk)) is True, "Linux queues the write-back of a file's range"
-    finally:
-        os.close(fd)
+    if sys.platform.startswith("linux"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            assert real(fd, 0, len(chunk)) is True, "Linux queues the write-back of a file's range"
+        finally:
+            os.close(fd)
 
 
 def _with_long_sequence(transfer_syntax: str) -> bytes:
