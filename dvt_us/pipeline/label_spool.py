@@ -56,8 +56,9 @@ class LabelSpool:
     def read(self, frame: int, window: Window | None = None) -> NDArray[np.uint8]:
         """The labels of 0-based ``frame`` as appended, or only their ``window`` (e.g. :attr:`bounds`).
 
-        A window must hold every labelled pixel of the frame: measuring inside it then gives what the whole
-        frame gives, on fewer pixels.
+        A window must hold every labelled pixel of the frame; measuring inside one that also starts on an even
+        row and column (:func:`~dvt_us.preprocess.vein_tracking.aligned_window`) gives what the whole frame
+        gives, on fewer pixels.
         """
         if not 0 <= frame < len(self._spans):
             raise IndexError(f"frame {frame} of a spool of {len(self._spans)} frames")
