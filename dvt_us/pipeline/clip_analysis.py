@@ -21,6 +21,7 @@ from dvt_us.ingest import Clip, ClipKind, IngestError
 from dvt_us.pipeline.label_spool import LabelSpool
 from dvt_us.preprocess import iter_frames
 from dvt_us.preprocess.clip_features import classifier_input, measure_clip, measure_frames
+from dvt_us.preprocess.model_input import InputSpec, Letterbox
 from dvt_us.preprocess.vein_tracking import FrameSummary, aligned_window, iter_targets, summarise_frame
 from dvt_us.report.clip_evidence import write_key_frames, write_source_header
 from dvt_us.report.masks import MaskWriter
@@ -152,11 +153,20 @@ def _analyse(clip: Clip, models: ModelSet, visit_dir: Path) -> ClipResult:
     probs = softmax(run_logits(session_for(classifier, models.session), classifier, curves), axis=1)[0]
     still_pair = clip.kind is ClipKind.STILL and len(measures.vein_area_mm2) == 2  # 0 uncompressed, 1 compressed
     compression = compression_findings(measures, probs, key=(0, 1) if still_pair else None,
-                                       abnormal_min_probability=classifier.thresholds.get("abnormal_min_probability"))
+                                       abnormal_min_probability=classifier.thresholds.get("abnormal_min_probability"),
+                                       model_pixel_mm=model_pixel_mm(clip, models.segmentation))
     key = (compression.uncompressed_frame, compression.max_compression_frame)
     picks = ((0, key[0]), (0, key[1])) if split_pair else ((key[0], 0), (key[1], 0))  # (frame, view)
     write_key_frames(clip, ("uncompressed", "max_compression"), picks, visit_dir)
     return ClipResult(clip, True, None, mask_file, confidence, compression=compression)
+
+
+def model_pixel_mm(clip: Clip, segmentation: ModelManifest) -> float:
+    """AP size of one segmentation-model pixel in the clip's first view (mm; pixels when uncalibrated)."""
+    view = clip.views[0]
+    rows, cols = view.box.shape
+    box = Letterbox(rows, cols, InputSpec.from_preprocessing(segmentation.preprocessing).size)
+    return (view.spacing_mm or (1.0, 1.0))[0] / box.scale
 
 
 def _pair(first: NDArray[np.uint8], second: NDArray[np.uint8]) -> NDArray[np.uint8]:

@@ -47,6 +47,22 @@ def test_agreeing_compressible_clip() -> None:
     assert f.compression_adequate
 
 
+@pytest.mark.parametrize(("residual_mm", "measured"), [
+    (0.59, Compressibility.COMPRESSIBLE),  # 1.48 model pixels of 0.4 mm: coapted walls, at the model's resolution
+    (0.60, Compressibility.COMPRESSIBLE),  # 1.5 pixels
+    (0.62, Compressibility.PARTIAL),  # 1.55 pixels, and 17 % of the 3.6 mm vein
+])
+def test_a_residual_within_the_models_resolution_counts_as_coapted(residual_mm: float,
+                                                                   measured: Compressibility) -> None:
+    """A small calf vein (3.6 mm, 9 model pixels): its residual sliver is above 10 % yet within 1.5 pixels."""
+    small = _measures([10, 9, 4, 1, 0.8, 6, 10], [3.6, 3.4, 2, 0.8, residual_mm, 2.5, 3.6])
+    f = compression_findings(small, P[Compressibility.COMPRESSIBLE], model_pixel_mm=0.4)
+    assert f.diameter_ratio > 0.10
+    assert f.compressibility.measured is measured
+    assert compression_findings(small, P[Compressibility.COMPRESSIBLE]).compressibility.measured \
+        is Compressibility.PARTIAL, "without the model's pixel size the ratio alone decides"
+
+
 def test_key_frames_survive_a_vein_that_redistends_wider_after_release() -> None:
     # rest 20 mm², pressed to 1.5 mm², released to 21.4 mm² (wider than at rest), the last frame 21 mm².
     overshoot = _measures([20, 19, 5, 4, 1.5, 3, 21.4, 21.0], [5, 4.9, 2, 1.5, 0.3, 1, 5.2, 5.1])

@@ -98,8 +98,11 @@ def test_findings_equal_the_stack_based_ones(analysed: tuple[Path, list[ClipResu
         curves = classifier_input(measures, int(classifier.preprocessing["steps"]))[None]
         probs = softmax(run_logits(session_for(classifier, models.session), classifier, curves), axis=1)[0]
         still_pair = r.clip.kind is ClipKind.STILL and len(stack) == 2
+        # One model pixel: the view's longer side spread over the model's input size.
+        model_pixel = spacing[0] * max(views[0].shape[1:]) / int(models.segmentation.preprocessing["size"])
         expected = compression_findings(measures, probs, key=(0, 1) if still_pair else None,
-                                        abnormal_min_probability=classifier.thresholds.get("abnormal_min_probability"))
+                                        abnormal_min_probability=classifier.thresholds.get("abnormal_min_probability"),
+                                        model_pixel_mm=model_pixel)
         assert r.compression is not None and expected.vein_found
         assert repr(r.compression) == repr(expected)
 
