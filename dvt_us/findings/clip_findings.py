@@ -69,7 +69,8 @@ class CompressibilityCall:
     probabilities: tuple[float, float, float, float]
     """Classifier probabilities in :class:`Compressibility` order."""
     measured: Compressibility
-    """From the diameter ratio rule, or INDETERMINATE when the vein was not measured."""
+    """From the diameter ratio rule (a residual within :data:`COAPTED_MAX_MODEL_PX` counts as coapted), or
+    INDETERMINATE when the vein was not measured."""
     agree: bool
     flagged: bool
     """True when a reader should look: classifier and measurement disagree, or confidence is low."""
