@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
+from dvt_us.service import receive_spool
 from dvt_us.service.db import Database
 
 POSTGRES_ADMIN = os.environ.get("DVT_US_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -70,3 +71,17 @@ def database(database_url: str) -> Iterator[Database]:
         yield db
     finally:
         db.close()
+
+
+@pytest.fixture
+def writeback_starts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """``(offset, count)`` of every write-back the receive spool starts from now on (it still starts them)."""
+    started: list[tuple[int, int]] = []
+    real = receive_spool.start_writeback
+
+    def recorded(fd: int, offset: int, count: int) -> bool:
+        started.append((offset, count))
+        return real(fd, offset, count)
+
+    monkeypatch.setattr(receive_spool, "start_writeback", recorded)
+    return started

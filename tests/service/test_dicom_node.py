@@ -241,16 +241,9 @@ def test_dataset_bytes_are_stored_as_sent(start_node: Callable[..., Running], mo
 
 
 def test_a_cine_of_several_write_back_steps_is_stored_whole(start_node: Callable[..., Running], tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+                                                           writeback_starts: list[tuple[int, int]]) -> None:
     """A 12 MiB cine: its write-back starts while it arrives (every 4 MiB), and the stored file is complete."""
-    started: list[tuple[int, int]] = []
-    real = receive_spool.start_writeback
-
-    def recorded(fd: int, offset: int, count: int) -> bool:
-        started.append((offset, count))
-        return real(fd, offset, count)
-
-    monkeypatch.setattr(receive_spool, "start_writeback", recorded)
+    started = writeback_starts
     ds = ultrasound_dataset(UltrasoundSpec(frames=40, rows=480, cols=640, regions=[(0, 0, 639, 479)]))
     ds.PixelData = np.random.default_rng(3).integers(0, 256, (40, 480, 640), dtype=np.uint8).tobytes()
     sent = write_instance(tmp_path / "cine.dcm", ds)

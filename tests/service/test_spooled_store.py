@@ -234,22 +234,17 @@ def test_pynetdicom_spools_received_datasets_into_the_spool_folder(tmp_path: Pat
     assert Path(elsewhere.name).parent != folder
 
 
-def test_a_spooled_file_starts_its_write_back_while_it_arrives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_spooled_file_starts_its_write_back_while_it_arrives(tmp_path: Path,
+                                                              writeback_starts: list[tuple[int, int]]) -> None:
     """Every WRITEBACK_BYTES received, the write-back of what came since the last start is queued."""
+    real = receive_spool._writeback_starter()  # not the recording one
     read_end, write_end = os.pipe()
     try:
-        assert receive_spool.start_writeback(write_end, 0, 1) is False, "a pipe has nothing to write back"
+        assert real(write_end, 0, 1) is False, "a pipe has nothing to write back"
     finally:
         os.close(read_end)
         os.close(write_end)
-    started: list[tuple[int, int]] = []
-    real = receive_spool.start_writeback
-
-    def recorded(fd: int, offset: int, count: int) -> bool:
-        started.append((offset, count))
-        return real(fd, offset, count)
-
-    monkeypatch.setattr(receive_spool, "start_writeback", recorded)
+    started = writeback_starts
     step, chunk = receive_spool.WRITEBACK_BYTES, os.urandom(3 << 20)
     # As pynetdicom makes it, writes it (a fragment at a time, each flushed) and closes it.
     made = tempfile.NamedTemporaryFile(delete=False, mode="wb", suffix=".dcm", dir=tmp_path)  # noqa: SIM115
