@@ -47,6 +47,9 @@ class DataConfig(_Strict):
     cache_dir: Path = Path(".cache/dvt-us-data")
     frames_per_clip: int = Field(8, ge=1)
     """Segmentation samples this many frames per cine per epoch."""
+    frames_per_thrombus_clip: int | None = Field(None, ge=1)
+    """Frames per epoch from a clip whose truth holds thrombus, drawn with repeats when the clip has fewer
+    (a still); None samples it like any clip. Thrombus is rare in a trial, so this evens the classes."""
 
     @model_validator(mode="after")
     def _some_data(self) -> DataConfig:

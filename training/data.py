@@ -30,6 +30,7 @@ from dvt_us.phantom.trial import plan_trial
 from dvt_us.phantom.trial_writer import RenderOptions, write_trial
 from dvt_us.preprocess import iter_frames
 from dvt_us.preprocess.model_input import CLIP_DTYPE, InputSpec, clip_extremes, frame_input, model_frames
+from dvt_us.preprocess.vein_tracking import THROMBUS
 from training.config import PhantomData
 
 COMPRESSIBILITY = tuple(c.value for c in Compressibility)
@@ -55,6 +56,11 @@ class TrainClip:
     """Index into :data:`COMPRESSIBILITY` for compression cines, else None."""
     calibrated: bool = True
     """False when the source had no spatial calibration (``spacing_mm`` is then in source pixels)."""
+
+    @cached_property
+    def has_thrombus(self) -> bool:
+        """Whether any frame's truth holds thrombus."""
+        return bool((self.labels == THROMBUS).any())
 
     @cached_property
     def extremes(self) -> NDArray[np.float32]:

@@ -70,11 +70,16 @@ class FrameSamples(Dataset[dict[str, Any]]):
                 "label": torch.as_tensor(np.asarray(sample["label"]), dtype=torch.long)}
 
 
-def _epoch_items(clips: list[TrainClip], per_clip: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+def epoch_items(clips: list[TrainClip], per_clip: int, rng: np.random.Generator,
+                per_thrombus_clip: int | None = None) -> list[tuple[int, int]]:
+    """The shuffled (clip, frame) samples of one epoch; clips with thrombus give ``per_thrombus_clip``."""
     items = []
     for c, clip in enumerate(clips):
         n = len(clip.images)
-        picks = rng.choice(n, size=min(per_clip, n), replace=False)
+        if per_thrombus_clip is not None and clip.has_thrombus:
+            picks = rng.choice(n, size=per_thrombus_clip, replace=per_thrombus_clip > n)
+        else:
+            picks = rng.choice(n, size=min(per_clip, n), replace=False)
         items += [(c, int(f)) for f in picks]
     rng.shuffle(items)
     return items
@@ -111,14 +116,14 @@ def train_segmentation(cfg: TrainConfig, train: list[TrainClip], val: list[Train
     transform = augmentations(seg.augment)
     transform.set_random_state(seed=cfg.seed)
     val_items = _validation_items(val, 6)
-    per_clip = cfg.data.frames_per_clip
+    per_clip, per_thrombus_clip = cfg.data.frames_per_clip, cfg.data.frames_per_thrombus_clip
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=PROGRESS_CONSOLE) as progress:
         task = progress.add_task("segmentation", total=seg.epochs, completed=start)
         for epoch in range(start, seg.epochs):
             rng = np.random.default_rng([cfg.seed, epoch])
-            loader = DataLoader(FrameSamples(train, _epoch_items(train, per_clip, rng), spec, transform),
-                                batch_size=seg.batch_size, shuffle=False)
+            items = epoch_items(train, per_clip, rng, per_thrombus_clip)
+            loader = DataLoader(FrameSamples(train, items, spec, transform), batch_size=seg.batch_size, shuffle=False)
             model.train()
             began, losses = time.perf_counter(), []
             for batch in loader:

@@ -16,6 +16,8 @@ pytest.importorskip("torch", reason="training needs the train extra")
 
 from training.cli import main as training_main
 from training.config import TrainConfig, load_config
+from training.data import TrainClip
+from training.segmentation import epoch_items
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "train" / "tiny-segmentation.yaml"
@@ -48,6 +50,26 @@ def test_config_hash_is_stable() -> None:
     assert a.config_hash() == b.config_hash()
     changed = TrainConfig.model_validate({**a.model_dump(), "seed": 1})
     assert changed.config_hash() != a.config_hash()
+
+
+def _clip(uid: str, frames: int, thrombus: bool) -> TrainClip:
+    labels = np.zeros((frames, 8, 8), np.uint8)
+    labels[:, 2:5, 2:5] = 1
+    if thrombus:
+        labels[-1, 3, 3] = 2  # one frame's truth holds thrombus
+    return TrainClip(uid, "S1", "compression-cine", np.zeros((frames, 8, 8), np.float16), labels, (1.0, 1.0), 0)
+
+
+def test_thrombosed_clips_give_more_frames_per_epoch() -> None:
+    clips = [_clip("normal", 40, False), _clip("thrombosed", 40, True), _clip("thrombosed-still", 1, True)]
+    assert [c.has_thrombus for c in clips] == [False, True, True]
+    items = epoch_items(clips, 3, np.random.default_rng(0), per_thrombus_clip=12)
+    per_clip = np.bincount([c for c, _ in items], minlength=3)
+    assert per_clip.tolist() == [3, 12, 12]
+    assert len({f for c, f in items if c == 1}) == 12  # a cine's frames are drawn without repeats
+    assert {f for c, f in items if c == 2} == {0}  # a one-frame still repeats its frame
+    plain = epoch_items(clips, 3, np.random.default_rng(0))
+    assert np.bincount([c for c, _ in plain], minlength=3).tolist() == [3, 3, 1]
 
 
 @pytest.fixture(scope="module")
